@@ -1,0 +1,124 @@
+"""From post-processed layout boxes and recognised contents to the wire `prunedResult` and Markdown of a page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from layout.crop import crop, encode_jpeg_base64, image_path_for
+from layout.labels import FORMULA_LABELS, IMAGE_LABELS, LABEL_TO_ID, SKIP_ORDER_LABELS
+from layout.markdown import MarkdownOptions, format_block_content
+from layout.postprocess import LayoutBox
+from layout.reading_order import assign_reading_order
+from layout.types import Block, Detection
+
+# Labels shown as a picture when their content is empty (nothing recognised them as text, table or LaTeX).
+PICTURE_WHEN_EMPTY = FORMULA_LABELS | {"chart", "seal"}
+
+
+def blocks_from_boxes(boxes: Iterable[LayoutBox]) -> list[Block]:
+    return [Block(label=box.label, bbox=box.coordinate) for box in boxes]
+
+
+def reorder_geometrically(blocks: Sequence[Block], page_size: tuple[int, int]) -> list[Block]:
+    """Reading order for blocks from a model with no order head, e.g. after recognition added new blocks."""
+    detections = [Detection(LABEL_TO_ID.get(b.label, -1), b.label, 1.0, b.bbox) for b in blocks]
+    ranked = assign_reading_order(detections, page_size)
+    return [blocks[i] for i in sorted(range(len(blocks)), key=lambda i: ranked[i].model_order)]
+
+
+def number_blocks(blocks: Sequence[Block], ignore_labels: Iterable[str]) -> None:
+    """`block_id` is the index, `group_id` equals it (no VL merge groups here), and `block_order` is the
+    1-based reading index skipping the labels of spec §3.4 plus the Markdown-ignored ones."""
+    skipped = SKIP_ORDER_LABELS | set(ignore_labels)
+    order = 0
+    for index, block in enumerate(blocks):
+        block.block_id = block.group_id = index
+        if block.label in skipped:
+            block.block_order = None
+        else:
+            order += 1
+            block.block_order = order
+
+
+def is_picture(block: Block) -> bool:
+    return block.label in IMAGE_LABELS or (block.label in PICTURE_WHEN_EMPTY and not block.content)
+
+
+def attach_pictures(page: np.ndarray, blocks: Sequence[Block], max_side: int) -> dict[str, str]:
+    """Crops every picture block into `markdown.images` (Base64 JPEG by `imgs/…` path) and points the block at it."""
+    images: dict[str, str] = {}
+    for block in blocks:
+        if is_picture(block):
+            block.image_path = image_path_for(block.label, block.bbox)
+            images[block.image_path] = encode_jpeg_base64(crop(page, block.bbox), max_side=max_side)
+    return images
+
+
+@dataclass(frozen=True)
+class PageSettings:
+    """`model_settings` of spec §3.4: what actually ran for this page."""
+
+    use_doc_preprocessor: bool
+    use_layout_detection: bool
+    use_chart_recognition: bool
+    use_seal_recognition: bool
+    use_ocr_for_image_block: bool
+    format_block_content: bool
+    merge_layout_blocks: bool
+    markdown_ignore_labels: list[str]
+    return_layout_polygon_points: bool
+
+
+def pruned_result(
+    page_size: tuple[int, int],
+    settings: PageSettings,
+    blocks: Sequence[Block],
+    layout_boxes: Sequence[LayoutBox] | None,
+    orientation_angle: int | None,
+    markdown: MarkdownOptions,
+) -> dict:
+    width, height = page_size
+    result: dict = {
+        "page_count": None,
+        "width": width,
+        "height": height,
+        "model_settings": asdict(settings),
+        "parsing_res_list": [_block_json(b, blocks, width, settings.format_block_content, markdown) for b in blocks],
+    }
+    if layout_boxes is not None:
+        result["layout_det_res"] = {"boxes": [_box_json(box) for box in layout_boxes]}
+    if settings.use_doc_preprocessor:
+        result["doc_preprocessor_res"] = {
+            "model_settings": {"use_doc_orientation_classify": orientation_angle is not None, "use_doc_unwarping": False},
+            "angle": -1 if orientation_angle is None else orientation_angle,
+        }
+    return result
+
+
+def _block_json(block: Block, blocks: Sequence[Block], page_width: int, formatted: bool, markdown: MarkdownOptions) -> dict:
+    content = block.content
+    if formatted:
+        following = blocks[block.block_id + 1] if block.block_id + 1 < len(blocks) else None
+        content = format_block_content(block, page_width, markdown, next_block=following)
+    return {
+        "block_label": block.label,
+        "block_content": content,
+        "block_bbox": list(block.bbox),
+        "block_id": block.block_id,
+        "block_order": block.block_order,
+        "group_id": block.group_id,
+    }
+
+
+def _box_json(box: LayoutBox) -> dict:
+    return {
+        "cls_id": box.cls_id,
+        "label": box.label,
+        "score": round(box.score, 6),
+        "coordinate": list(box.coordinate),
+        "order": box.order,
+    }
+

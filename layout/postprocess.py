@@ -1,0 +1,295 @@
+"""Layout post-processing (spec §5.3) and the pipeline's overlap filter (spec §5.4 step 1).
+
+Both are pure functions over `Detection` / `LayoutBox` so the exact upstream order of steps — which decides what the
+client sees in `layout_det_res.boxes` and which crops reach the VLM — is unit-tested without a model.
+Every step keeps the relative order of the boxes it lets through; only the model-order sort reorders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import combinations
+from types import MappingProxyType
+
+from layout.labels import DEFAULT_MERGE_MODES, DEFAULT_THRESHOLDS, FORMULA_LABELS, SKIP_ORDER_LABELS
+from layout.types import BBox, Detection
+
+MERGE_MODES: frozenset[str] = frozenset({"large", "small", "union"})
+# What a class left out of a per-class request object gets (upstream's fall-backs, spec §5.3).
+FALLBACK_THRESHOLD = 0.5
+FALLBACK_UNCLIP_RATIO: tuple[float, float] = (1.0, 1.0)
+FALLBACK_MERGE_MODE = "union"
+# Labels that survive a heavy overlap with a box of another kind (spec §5.4 step 1).
+OVERLAP_EXEMPT_LABELS: frozenset[str] = frozenset({"image", "table", "seal", "chart"})
+LARGE_IMAGE_LABEL = "image"
+INLINE_FORMULA_LABEL = "inline_formula"
+DROPPED_BLOCK_LABEL = "reference"
+
+Coordinate = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class PostprocessOptions:
+    """The request-tunable knobs (spec §2) plus the fixed constants of spec §5.3 / §5.4.
+
+    Defaults are the shipped PaddleOCR-VL configuration, so `PostprocessOptions()` is what a request with every
+    layout field null gets. Per-class mappings are keyed by int class id (see `labels.resolve_per_class`); a class
+    they leave out falls back to threshold 0.5, unclip (1, 1) and mode "union", as upstream does.
+    """
+
+    threshold: float | Mapping[int, float] = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_THRESHOLDS)))
+    nms: bool = True
+    unclip_ratio: float | tuple[float, float] | Mapping[int, float | tuple[float, float]] = FALLBACK_UNCLIP_RATIO
+    merge_mode: str | Mapping[int, str] = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_MERGE_MODES)))
+    nms_same_class_iou: float = 0.6
+    nms_cross_class_iou: float = 0.98
+    large_image_ratio_landscape: float = 0.82
+    large_image_ratio_portrait: float = 0.93
+    # Share of the inner box's area that must lie inside the outer one for a merge mode to treat it as contained
+    # (spec leaves it open; detector boxes jitter by a few pixels, so exact containment would rarely trigger).
+    containment_ratio: float = 0.9
+    min_block_side: int = 6
+    overlap_drop_ratio: float = 0.7
+    inline_formula_overlap: float = 0.5
+
+    def __post_init__(self) -> None:
+        modes = self.merge_mode.values() if isinstance(self.merge_mode, Mapping) else [self.merge_mode]
+        unknown = sorted(set(modes) - MERGE_MODES)
+        if unknown:
+            raise ValueError(f"unknown merge mode(s) {unknown}; expected one of {sorted(MERGE_MODES)}")
+
+    def threshold_for(self, cls_id: int) -> float:
+        if isinstance(self.threshold, Mapping):
+            return self.threshold.get(cls_id, FALLBACK_THRESHOLD)
+        return self.threshold
+
+    def unclip_for(self, cls_id: int) -> tuple[float, float]:
+        ratio = self.unclip_ratio.get(cls_id, FALLBACK_UNCLIP_RATIO) if isinstance(self.unclip_ratio, Mapping) else self.unclip_ratio
+        if isinstance(ratio, (int, float)):
+            return (ratio, ratio)
+        width_ratio, height_ratio = ratio
+        return (width_ratio, height_ratio)
+
+    def merge_mode_for(self, cls_id: int) -> str:
+        if isinstance(self.merge_mode, Mapping):
+            return self.merge_mode.get(cls_id, FALLBACK_MERGE_MODE)
+        return self.merge_mode
+
+
+DEFAULT_OPTIONS = PostprocessOptions()
+
+
+@dataclass(frozen=True)
+class LayoutBox:
+    """One element of `layout_det_res.boxes` (spec §3.4): int page coordinates, 1-based `order` or None."""
+
+    cls_id: int
+    label: str
+    score: float
+    coordinate: Coordinate
+    order: int | None
+
+
+# --- geometry -------------------------------------------------------------------------------------------------
+
+
+def box_area(box: BBox) -> float:
+    """Area of an x1,y1,x2,y2 box; inverted boxes count as empty rather than negative."""
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def intersection_area(a: BBox, b: BBox) -> float:
+    return box_area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+
+
+def iou(a: BBox, b: BBox) -> float:
+    inter = intersection_area(a, b)
+    union = box_area(a) + box_area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def containment(inner: BBox, outer: BBox) -> float:
+    """Share of `inner`'s area lying inside `outer` (0 for an empty `inner`)."""
+    area = box_area(inner)
+    return intersection_area(inner, outer) / area if area > 0 else 0.0
+
+
+def overlap_of_smaller(a: BBox, b: BBox) -> float:
+    """Intersection over the smaller area: how much of the lesser box the other one covers."""
+    smaller = min(box_area(a), box_area(b))
+    return intersection_area(a, b) / smaller if smaller > 0 else 0.0
+
+
+# --- §5.3 model post-processing -------------------------------------------------------------------------------
+
+
+def postprocess_detections(
+    detections: Sequence[Detection], page_size: tuple[int, int], options: PostprocessOptions
+) -> list[LayoutBox]:
+    """Turn raw detections into `layout_det_res.boxes`, in spec §5.3's step order (the order changes the result:
+    e.g. NMS before containment, unclip after both). `page_size` is (width, height) in pixels."""
+    kept = [d for d in detections if d.score > options.threshold_for(d.cls_id)]  # strictly above, as upstream
+    if options.nms:
+        kept = non_max_suppression(kept, options)
+    kept = drop_page_sized_images(kept, page_size, options)
+    kept = filter_contained(kept, options)
+    kept = sort_by_model_order(kept)
+    boxes = [_to_layout_box(d, page_size, options) for d in kept]
+    return number_orders([b for b in boxes if b is not None])
+
+
+def non_max_suppression(detections: Sequence[Detection], options: PostprocessOptions) -> list[Detection]:
+    """Greedy NMS by descending score. Across classes only near-identical boxes count as duplicates: differently
+    labelled boxes that merely overlap (a caption on a figure, a formula in a paragraph) are distinct content."""
+    by_score = sorted(range(len(detections)), key=lambda i: detections[i].score, reverse=True)
+    kept: list[int] = []
+    for i in by_score:
+        if not any(_suppresses(detections[k], detections[i], options) for k in kept):
+            kept.append(i)
+    return [detections[i] for i in sorted(kept)]
+
+
+def _suppresses(winner: Detection, other: Detection, options: PostprocessOptions) -> bool:
+    limit = options.nms_same_class_iou if winner.cls_id == other.cls_id else options.nms_cross_class_iou
+    return iou(winner.bbox, other.bbox) > limit
+
+
+def drop_page_sized_images(
+    detections: Sequence[Detection], page_size: tuple[int, int], options: PostprocessOptions
+) -> list[Detection]:
+    """Drop `image` boxes covering most of the page: on a scanned photo page they would swallow every block. If
+    they are all there is, the page really is a picture, so nothing is dropped."""
+    width, height = page_size
+    page_area = width * height
+    limit = options.large_image_ratio_landscape if width > height else options.large_image_ratio_portrait
+    page: BBox = (0, 0, width, height)
+
+    def is_page_sized(d: Detection) -> bool:
+        return d.label == LARGE_IMAGE_LABEL and page_area > 0 and intersection_area(d.bbox, page) / page_area > limit
+
+    kept = [d for d in detections if not is_page_sized(d)]
+    return kept if kept else list(detections)
+
+
+def filter_contained(detections: Sequence[Detection], options: PostprocessOptions) -> list[Detection]:
+    """Apply the merge modes to every containment pair (outer, inner), all pairs judged on the same input.
+
+    The mode is that of the *outer* box's class: "large" drops what it contains, "small" drops the outer box
+    itself, "union" keeps both. A formula box never causes a non-formula box to go (spec §5.3): an inline formula
+    inside a paragraph must not delete the paragraph, nor a formula region the text it overlaps; the reverse
+    (a "large" text box absorbing the formula inside it) is allowed. Identical boxes never contain each other
+    (the outer must be strictly larger), so without NMS duplicates survive instead of deleting each other.
+    """
+    dropped: set[int] = set()
+    for o, outer in enumerate(detections):
+        mode = options.merge_mode_for(outer.cls_id)
+        if mode == "union":
+            continue
+        for i, inner in enumerate(detections):
+            if i == o or not _contains(outer, inner, options):
+                continue
+            victim, cause = (i, o) if mode == "large" else (o, i)
+            if not _is_formula(detections[victim]) and _is_formula(detections[cause]):
+                continue
+            dropped.add(victim)
+    return [d for k, d in enumerate(detections) if k not in dropped]
+
+
+def _contains(outer: Detection, inner: Detection, options: PostprocessOptions) -> bool:
+    strictly_larger = box_area(outer.bbox) > box_area(inner.bbox)
+    return strictly_larger and containment(inner.bbox, outer.bbox) >= options.containment_ratio
+
+
+def _is_formula(d: Detection) -> bool:
+    return d.label in FORMULA_LABELS
+
+
+def sort_by_model_order(detections: Sequence[Detection]) -> list[Detection]:
+    """Stable sort by the order head's rank; boxes without one go last, in input order."""
+    return sorted(detections, key=lambda d: (d.model_order is None, d.model_order or 0.0))
+
+
+def unclip(box: BBox, ratio: tuple[float, float]) -> BBox:
+    """Scale a box around its fixed centre by (width ratio, height ratio)."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half_w, half_h = (box[2] - box[0]) * ratio[0] / 2, (box[3] - box[1]) * ratio[1] / 2
+    return (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+
+
+def clip_to_page(box: BBox, page_size: tuple[int, int]) -> Coordinate | None:
+    """Round to whole pixels inside the page; None when nothing of the box is left on it."""
+    width, height = page_size
+    x1, x2 = (min(max(round(v), 0), width) for v in (box[0], box[2]))
+    y1, y2 = (min(max(round(v), 0), height) for v in (box[1], box[3]))
+    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
+
+
+def _to_layout_box(d: Detection, page_size: tuple[int, int], options: PostprocessOptions) -> LayoutBox | None:
+    coordinate = clip_to_page(unclip(d.bbox, options.unclip_for(d.cls_id)), page_size)
+    if coordinate is None:
+        return None
+    return LayoutBox(cls_id=d.cls_id, label=d.label, score=d.score, coordinate=coordinate, order=None)
+
+
+def number_orders(boxes: Sequence[LayoutBox]) -> list[LayoutBox]:
+    """Give 1-based `order` numbers in list order, skipping page furniture and visuals (they get None)."""
+    numbered: list[LayoutBox] = []
+    next_order = 1
+    for box in boxes:
+        if box.label in SKIP_ORDER_LABELS:
+            numbered.append(replace(box, order=None))
+        else:
+            numbered.append(replace(box, order=next_order))
+            next_order += 1
+    return numbered
+
+
+# --- §5.4 step 1 pipeline overlap filter ----------------------------------------------------------------------
+
+
+def filter_overlaps(boxes: Sequence[LayoutBox], options: PostprocessOptions = DEFAULT_OPTIONS) -> list[LayoutBox]:
+    """Choose which layout boxes become blocks (spec §5.4 step 1), keeping their order.
+
+    Rules run one after another on the survivors of the previous one: `reference` boxes go; boxes thinner than
+    `min_block_side` go; an `inline_formula` covering more than `inline_formula_overlap` of, or covered by, any other
+    box goes (its text is read as part of that box); then, scanning pairs in order, of two boxes overlapping by more
+    than `overlap_drop_ratio` of the smaller one the smaller goes (the later one on equal areas) — unless exactly one
+    of them is an image/table/seal/chart, since a caption or text over a figure is separate content.
+    """
+    kept = [b for b in boxes if b.label != DROPPED_BLOCK_LABEL and _min_side(b.coordinate) >= options.min_block_side]
+    kept = _drop_overlapping_inline_formulas(kept, options)
+    return _drop_smaller_of_overlapping_pairs(kept, options)
+
+
+def _min_side(box: Coordinate) -> int:
+    return min(box[2] - box[0], box[3] - box[1])
+
+
+def _drop_overlapping_inline_formulas(boxes: Sequence[LayoutBox], options: PostprocessOptions) -> list[LayoutBox]:
+    def overlaps_another(k: int) -> bool:
+        return any(
+            overlap_of_smaller(boxes[k].coordinate, other.coordinate) > options.inline_formula_overlap
+            for j, other in enumerate(boxes)
+            if j != k
+        )
+
+    return [b for k, b in enumerate(boxes) if b.label != INLINE_FORMULA_LABEL or not overlaps_another(k)]
+
+
+def _drop_smaller_of_overlapping_pairs(boxes: Sequence[LayoutBox], options: PostprocessOptions) -> list[LayoutBox]:
+    dropped: set[int] = set()
+    for i, j in combinations(range(len(boxes)), 2):
+        if i in dropped or j in dropped or _one_is_exempt(boxes[i], boxes[j]):
+            continue
+        if overlap_of_smaller(boxes[i].coordinate, boxes[j].coordinate) > options.overlap_drop_ratio:
+            dropped.add(_smaller_index(boxes, i, j))
+    return [b for k, b in enumerate(boxes) if k not in dropped]
+
+
+def _one_is_exempt(a: LayoutBox, b: LayoutBox) -> bool:
+    return (a.label in OVERLAP_EXEMPT_LABELS) != (b.label in OVERLAP_EXEMPT_LABELS)
+
+
+def _smaller_index(boxes: Sequence[LayoutBox], i: int, j: int) -> int:
+    return i if box_area(boxes[i].coordinate) < box_area(boxes[j].coordinate) else j

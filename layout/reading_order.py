@@ -1,0 +1,95 @@
+"""Geometric reading order for layout models without an order head (the embedded CDLA PicoDet model).
+
+PP-DocLayoutV2 predicts reading order itself (spec §5.3); a plain detector does not, and sorting its boxes
+top-to-bottom interleaves the columns of a multi-column page. This module ranks boxes with a column-aware
+recursive XY-cut instead: page headers first, page footers last, and the body cut into columns wherever a vertical
+gutter runs through a region and into horizontal bands wherever a full-width element separates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from layout.labels import FOOTER_LABELS, HEADER_LABELS
+from layout.types import BBox, Detection
+
+# Two boxes whose projections overlap by less than this share of the page's width (for columns) or height (for
+# bands) still count as separated: detector boxes jitter, and a 1-2 % overlap must not merge two columns.
+OVERLAP_TOLERANCE_RATIO = 0.01
+
+_X, _Y = 0, 1  # axis index into an x1,y1,x2,y2 box: start = box[axis], end = box[axis + 2]
+
+
+def assign_reading_order(detections: Sequence[Detection], page_size: tuple[int, int]) -> list[Detection]:
+    """Copies of `detections`, in input order, with `model_order` set to their reading rank 0..n-1.
+
+    Header-like labels come first and footer-like labels last, each top to bottom; the body in between follows
+    `_xy_cut`. `page_size` is (width, height) in pixels and scales the overlap tolerance.
+    """
+    width, height = page_size
+    tolerance = (OVERLAP_TOLERANCE_RATIO * width, OVERLAP_TOLERANCE_RATIO * height)
+    boxes = [d.bbox for d in detections]
+    headers = [i for i, d in enumerate(detections) if d.label in HEADER_LABELS]
+    footers = [i for i, d in enumerate(detections) if d.label in FOOTER_LABELS]
+    body = [i for i, d in enumerate(detections) if d.label not in HEADER_LABELS and d.label not in FOOTER_LABELS]
+    ranked = _top_to_bottom(headers, boxes) + _xy_cut(body, boxes, tolerance) + _top_to_bottom(footers, boxes)
+    rank_of = {index: rank for rank, index in enumerate(ranked)}
+    return [replace(d, model_order=rank_of[i]) for i, d in enumerate(detections)]
+
+
+def _top_to_bottom(indices: Sequence[int], boxes: Sequence[BBox]) -> list[int]:
+    """Row-major order; also the fallback for a region that no cut can split."""
+    return sorted(indices, key=lambda i: (boxes[i][1], boxes[i][0]))
+
+
+def _xy_cut(indices: Sequence[int], boxes: Sequence[BBox], tolerance: tuple[float, float]) -> list[int]:
+    """Read a region: columns left to right if a gutter splits it, else its bands top to bottom.
+
+    Columns are tried first because paragraph gaps in neighbouring columns often line up, and cutting there would
+    read the page row by row across columns. Bands are grouped before recursing (see `_group_bands`) so a
+    horizontal cut only happens where an element spanning the gutter forces it.
+    """
+    if len(indices) <= 1:
+        return list(indices)
+    columns = _split(indices, boxes, _X, tolerance[_X])
+    if len(columns) > 1:
+        return [i for column in columns for i in _xy_cut(column, boxes, tolerance)]
+    bands = _split(indices, boxes, _Y, tolerance[_Y])
+    if len(bands) == 1:
+        return _top_to_bottom(indices, boxes)
+    groups = _group_bands(bands, boxes, tolerance[_X])
+    return [i for group in groups for i in _xy_cut(group, boxes, tolerance)]
+
+
+def _split(indices: Sequence[int], boxes: Sequence[BBox], axis: int, tolerance: float) -> list[list[int]]:
+    """Partition boxes into runs along `axis` whose projections overlap (by more than `tolerance`), in order."""
+    ordered = sorted(indices, key=lambda i: boxes[i][axis])
+    runs: list[list[int]] = []
+    run_end = float("-inf")
+    for i in ordered:
+        start, end = boxes[i][axis], boxes[i][axis + 2]
+        if start > run_end - tolerance:
+            runs.append([i])
+            run_end = end
+        else:
+            runs[-1].append(i)
+            run_end = max(run_end, end)
+    return runs
+
+
+def _group_bands(bands: Sequence[list[int]], boxes: Sequence[BBox], tolerance: float) -> list[list[int]]:
+    """Merge consecutive bands while their union still has a column gutter.
+
+    Bands of one multi-column section keep the gutter together and are merged, so the section is later read
+    column by column; an element spanning the gutter (full-width title, wide figure) closes the section and
+    stands as its own group, separating what is above it from what is below.
+    """
+    groups: list[list[int]] = [list(bands[0])]
+    for band in bands[1:]:
+        candidate = groups[-1] + band
+        if len(_split(candidate, boxes, _X, tolerance)) > 1:
+            groups[-1] = candidate
+        else:
+            groups.append(list(band))
+    return groups

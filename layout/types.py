@@ -1,0 +1,43 @@
+"""Value types shared by the layout and recognition stages. Coordinates are page pixels, origin top-left."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BBox = tuple[float, float, float, float]  # x1, y1, x2, y2
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One layout box as a layout model reports it, already in the PP-DocLayoutV2 vocabulary."""
+
+    cls_id: int
+    label: str
+    score: float
+    bbox: BBox
+    # Reading-order rank from a model with an order head (PP-DocLayoutV2); None when the model has none.
+    model_order: float | None = None
+
+
+@dataclass
+class Block:
+    """One region of a page after post-processing, in reading order; `content` is filled by recognition."""
+
+    label: str
+    bbox: tuple[int, int, int, int]
+    content: str = ""
+    block_id: int = 0
+    block_order: int | None = None
+    group_id: int = 0
+    # Base64 JPEG crop for image-like blocks that Markdown shows as pictures, keyed by its `imgs/...` path.
+    image_path: str | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One OCR text line: its quadrilateral's bounding box, text and confidence."""
+
+    bbox: BBox
+    text: str
+    score: float

@@ -1,0 +1,130 @@
+"""Benchmark: the service's pages/s and latency against the same embedded models called directly.
+
+    .venv/bin/python -m loadtest.bench            # starts the service from configs/local.yaml itself
+    .venv/bin/python -m loadtest.bench --url http://127.0.0.1:8080
+
+Prints one table. Both sides parse the same single-page images with the same defaults (visualize off); the
+direct side runs first, then the service at 1 and at N requests in flight, all in one run so the figures are
+comparable on a shared, noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import httpx
+import pypdfium2 as pdfium
+import yaml
+
+from loadtest.direct import direct_pipeline
+from loadtest.service import REPO, running_service
+from serve.backends import RECOGNITION_BACKENDS, backend_class
+from serve.config import ServiceConfig
+from serve.pipeline import ParseOptions
+from serve.protocol import LayoutParsingRequest
+
+EVAL = REPO.parent / "shared" / "eval"
+PDF_PAGES = [("docling_pdf/sources/2305.03393v1-pg9.pdf", 0), ("docling_pdf/sources/normal_4pages.pdf", 0),
+             ("docling_pdf/sources/amt_handbook_sample.pdf", 0), ("docling_pdf/sources/multi_page.pdf", 0)]
+IMAGE_PAGES = ["publaynet_examples/images/PMC4527132_00004.jpg", "publaynet_examples/images/PMC3654277_00006.jpg",
+               "publaynet_examples/images/PMC5491943_00004.jpg", "publaynet_examples/images/PMC4954804_00001.jpg"]
+REQUEST_TIMEOUT_S = 600
+
+
+def load_pages() -> list[bytes]:
+    """Eight real pages as PNG bytes: four PDF pages rendered at the service's scale, four scans."""
+    pages = []
+    for path, index in PDF_PAGES:
+        bitmap = pdfium.PdfDocument(EVAL / path)[index].render(scale=2.0).to_numpy()[:, :, :3][:, :, ::-1]
+        pages.append(cv2.imencode(".png", bitmap)[1].tobytes())
+    pages += [cv2.imencode(".png", cv2.imread(str(EVAL / path)))[1].tobytes() for path in IMAGE_PAGES]
+    return pages
+
+
+@dataclass
+class Run:
+    mode: str
+    in_flight: int
+    latencies: list[float]
+    wall_s: float
+
+    @property
+    def pages_per_s(self) -> float:
+        return len(self.latencies) / self.wall_s
+
+
+def run_direct(config: ServiceConfig, pages: list[bytes]) -> Run:
+    pipeline, backend = direct_pipeline(config)
+    request = LayoutParsingRequest(file="", fileType=1, visualize=False)
+    options = ParseOptions.from_request(request, config, backend.capabilities)
+    asyncio.run(pipeline.parse(pages[0], 1, None, options))  # warm-up: first inference allocates
+    latencies = []
+    started = time.perf_counter()
+    for page in pages:
+        t0 = time.perf_counter()
+        asyncio.run(pipeline.parse(page, 1, None, options))
+        latencies.append(time.perf_counter() - t0)
+    return Run("direct, one process", 1, latencies, time.perf_counter() - started)
+
+
+def run_service(url: str, pages: list[bytes], in_flight: int) -> Run:
+    payloads = [{"file": base64.b64encode(p).decode(), "fileType": 1, "visualize": False} for p in pages]
+
+    def one(payload: dict) -> float:
+        t0 = time.perf_counter()
+        response = client.post("/layout-parsing", json=payload)
+        response.raise_for_status()
+        return time.perf_counter() - t0
+
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client, ThreadPoolExecutor(in_flight) as pool:
+        list(pool.map(one, payloads[:in_flight]))  # warm-up
+        started = time.perf_counter()
+        latencies = list(pool.map(one, payloads))
+        wall = time.perf_counter() - started
+    return Run("service", in_flight, latencies, wall)
+
+
+def print_table(runs: list[Run], baseline: Run) -> None:
+    print(f"{'mode':<22}{'in flight':>10}{'pages':>7}{'wall s':>9}{'pages/s':>9}{'mean lat s':>12}"
+          f"{'pages/s vs direct':>19}{'latency vs direct':>19}")
+    base_latency = statistics.mean(baseline.latencies)
+    for run in runs:
+        latency = statistics.mean(run.latencies)
+        print(f"{run.mode:<22}{run.in_flight:>10}{len(run.latencies):>7}{run.wall_s:>9.2f}{run.pages_per_s:>9.3f}"
+              f"{latency:>12.3f}{run.pages_per_s / baseline.pages_per_s:>18.2f}x{latency / base_latency:>18.2f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="a running service; default: start one from --config")
+    parser.add_argument("--config", type=Path, default=REPO / "configs" / "local.yaml")
+    parser.add_argument("--in-flight", type=int, default=4, help="concurrent requests of the loaded run")
+    parser.add_argument("--rounds", type=int, default=2, help="times each page is sent in the loaded run")
+    args = parser.parse_args(argv)
+
+    raw = yaml.safe_load(args.config.read_text())
+    config = ServiceConfig.model_validate(raw["applications"][0]["args"])
+    backend_class(RECOGNITION_BACKENDS, config.recognition.backend)  # fail fast on a bad config
+    pages = load_pages()
+    with tempfile.TemporaryDirectory() as workdir:
+        service = nullcontext(args.url) if args.url else running_service(Path(workdir), args.config)
+        with service as url:
+            baseline = run_direct(config, pages)
+            runs = [baseline, run_service(url, pages, 1), run_service(url, pages * args.rounds, args.in_flight)]
+    print_table(runs, baseline)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Starting the service as its users do (`ocrvl serve`), for tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+STARTUP_TIMEOUT_S = 240
+STOP_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    """Deep-merges `overrides` into `base` (in place) and returns it."""
+    for key, value in overrides.items():
+        base[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
+    return base
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"ocrvl serve exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"service not healthy after {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
+
+
+@contextmanager
+def running_service(
+    workdir: Path,
+    config: Path = REPO / "configs" / "local.yaml",
+    args_overrides: dict[str, Any] | None = None,
+    deployment_overrides: dict[str, dict[str, Any]] | None = None,
+) -> Iterator[str]:
+    """Runs `ocrvl serve` on a free port with a copy of `config` (application args and per-deployment settings
+    overridden), yields its base URL, and stops it with SIGTERM as an operator would."""
+    raw = yaml.safe_load(config.read_text())
+    application = raw["applications"][0]
+    merge(application["args"], args_overrides or {})
+    for deployment in application.get("deployments", []):
+        deployment.update((deployment_overrides or {}).get(deployment["name"], {}))
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    port = free_port()
+    log = workdir / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serve.cli", "serve", "--config", str(config_path), "--port", str(port)],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, log)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

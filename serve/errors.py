@@ -1,0 +1,66 @@
+"""Every failure leaves the service in the contract's envelope (spec §3.1–3.2): `errorCode` = HTTP status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from layout.decode import InputError
+
+logger = logging.getLogger("ocrvl")
+
+INTERNAL_ERROR_MESSAGE = "Internal server error"
+
+
+def new_log_id() -> str:
+    return str(uuid.uuid4())
+
+
+def error_response(status: int, message: str, log_id: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"logId": log_id or new_log_id(), "errorCode": status, "errorMsg": message}
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def _log_id_of(body: Any) -> str | None:
+    # Upstream (3.4+) echoes the request's logId on errors too, when the body could be parsed.
+    if isinstance(body, dict) and isinstance(body.get("logId"), str):
+        return body["logId"]
+    return None
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    # Upstream 3.4+ format: a JSON-encoded list of {type, loc: "body.topP", msg}.
+    errors = [{"type": e["type"], "loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+    return json.dumps(errors, ensure_ascii=False)
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return error_response(422, _validation_message(exc), _log_id_of(exc.body))
+
+
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+
+async def _on_input_error(request: Request, exc: InputError) -> JSONResponse:
+    return error_response(422, str(exc), getattr(request.state, "log_id", None))
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log_id = getattr(request.state, "log_id", None) or new_log_id()
+    logger.exception("request %s failed", log_id)
+    return error_response(500, INTERNAL_ERROR_MESSAGE, log_id)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(InputError, _on_input_error)
+    app.add_exception_handler(Exception, _on_unexpected_error)

@@ -1,0 +1,83 @@
+"""The layout-detection stage: page orientation, layout model, reading order and §5.3 post-processing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from ray import serve
+
+from layout.crop import rotate_page
+from layout.postprocess import LayoutBox, PostprocessOptions, postprocess_detections
+from layout.reading_order import assign_reading_order
+from serve.backends import LAYOUT_BACKENDS, ORIENTATION_BACKENDS, load_backend
+from serve.backends.base import LayoutBackend, OrientationBackend
+from serve.config import LayoutConfig
+
+
+@dataclass(frozen=True)
+class LayoutRequest:
+    classify_orientation: bool
+    # None: orientation only, no layout detection (`useLayoutDetection: false`).
+    postprocess: PostprocessOptions | None
+
+
+@dataclass(frozen=True)
+class LayoutResult:
+    # Clockwise rotation found and undone before detection; None when orientation was not classified.
+    angle: int | None
+    boxes: list[LayoutBox]
+
+
+class LayoutEngine:
+    """The stage's work on one process's models; the Ray deployment and the direct benchmark both use it."""
+
+    def __init__(self, config: LayoutConfig) -> None:
+        threads = config.threads_per_replica
+        self.backend = load_backend(LAYOUT_BACKENDS, LayoutBackend, config.backend, config.backend_options, threads)
+        self.orientation = load_backend(
+            ORIENTATION_BACKENDS, OrientationBackend, config.orientation_backend, config.orientation_options, threads
+        )
+
+    def run(self, pages: Sequence[np.ndarray], requests: Sequence[LayoutRequest]) -> list[LayoutResult]:
+        angles = [self.orientation.classify(p) if r.classify_orientation else None for p, r in zip(pages, requests)]
+        upright = [rotate_page(p, a) if a else p for p, a in zip(pages, angles)]
+        to_detect = [i for i, r in enumerate(requests) if r.postprocess is not None]
+        detections = dict(zip(to_detect, self.backend.detect([upright[i] for i in to_detect])))
+        results = []
+        for i, (page, request) in enumerate(zip(upright, requests)):
+            boxes: list[LayoutBox] = []
+            if request.postprocess is not None:
+                size = (page.shape[1], page.shape[0])
+                found = detections[i] if self.backend.has_reading_order else assign_reading_order(detections[i], size)
+                boxes = postprocess_detections(found, size, request.postprocess)
+            results.append(LayoutResult(angles[i], boxes))
+        return results
+
+
+@serve.deployment(name="LayoutStage")
+class LayoutStage:
+    """Batches pages of many requests (`@serve.batch`) into one model call."""
+
+    def __init__(self, config: dict) -> None:
+        cfg = LayoutConfig.model_validate(config)
+        self._engine = LayoutEngine(cfg)
+        # One inference at a time per replica: the ONNX session already uses `threads_per_replica` cores, and
+        # queued pages wait here rather than fighting over them.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layout")
+        self._detect_batch.set_max_batch_size(cfg.batch.max_batch_size)
+        self._detect_batch.set_batch_wait_timeout_s(cfg.batch.batch_wait_timeout_s)
+
+    async def detect(self, page: np.ndarray, request: LayoutRequest) -> LayoutResult:
+        return await self._detect_batch(page, request)
+
+    @serve.batch
+    async def _detect_batch(self, pages: list[np.ndarray], requests: list[LayoutRequest]) -> list[LayoutResult]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._engine.run, pages, requests)
+
+    def check_health(self) -> None:
+        """Models load in __init__; a replica that constructed is ready."""

@@ -1,0 +1,239 @@
+"""One request's journey: load the file, render pages lazily, and stream them through the two stages.
+
+`DocumentPipeline` only depends on two small async stage interfaces, so the same code runs behind Ray Serve
+handles (the service) and over in-process models (the benchmark's direct baseline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from layout.assemble import (
+    PageSettings,
+    attach_pictures,
+    blocks_from_boxes,
+    number_blocks,
+    pruned_result,
+    reorder_geometrically,
+)
+from layout.crop import encode_jpeg_base64, rotate_page
+from layout.decode import Document, InputError, data_info, decode_base64, open_document
+from layout.labels import DEFAULT_MARKDOWN_IGNORE_LABELS, resolve_per_class
+from layout.markdown import MarkdownOptions, render_page
+from layout.postprocess import PostprocessOptions, filter_overlaps
+from layout.types import Block
+from layout.visualize import draw_layout
+from serve.backends.base import PageRecognition, RecognitionCapabilities, RecognitionOptions, Region
+from serve.config import ServiceConfig
+from serve.layout_stage import LayoutRequest, LayoutResult
+from serve.protocol import LayoutParsingRequest
+from serve.url_fetch import FetchPolicy, fetch_url, is_url
+
+
+class LayoutClient(Protocol):
+    async def detect(self, page: np.ndarray, request: LayoutRequest) -> LayoutResult: ...
+
+
+class RecognitionClient(Protocol):
+    async def recognize(
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
+    ) -> PageRecognition: ...
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """A request's fields resolved against the server's defaults, validated, in internal types."""
+
+    use_layout_detection: bool
+    classify_orientation: bool
+    prompt_label: str
+    postprocess: PostprocessOptions
+    recognition: RecognitionOptions
+    markdown: MarkdownOptions
+    settings: PageSettings
+    visualize: bool
+    return_markdown_images: bool
+
+    @classmethod
+    def from_request(
+        cls, request: LayoutParsingRequest, config: ServiceConfig, capabilities: RecognitionCapabilities
+    ) -> ParseOptions:
+        if request.useDocUnwarping:
+            raise InputError("useDocUnwarping is not supported: this server has no document unwarping model")
+        defaults = config.layout.defaults.options()
+        postprocess = replace(
+            defaults,
+            threshold=_per_class_or_scalar(request.layoutThreshold, defaults.threshold),
+            nms=defaults.nms if request.layoutNms is None else request.layoutNms,
+            unclip_ratio=_per_class_or_scalar(request.layoutUnclipRatio, defaults.unclip_ratio),
+            merge_mode=_per_class_or_scalar(request.layoutMergeBboxesMode, defaults.merge_mode),
+        )
+        ignore = (
+            list(DEFAULT_MARKDOWN_IGNORE_LABELS) if request.markdownIgnoreLabels is None else request.markdownIgnoreLabels
+        )
+        recognition = RecognitionOptions(
+            use_chart_recognition=bool(request.useChartRecognition) and capabilities.chart_recognition,
+            use_seal_recognition=bool(request.useSealRecognition) and capabilities.seal_recognition,
+            use_ocr_for_image_block=bool(request.useOcrForImageBlock),
+        )
+        use_layout = request.useLayoutDetection is not False
+        classify = bool(request.useDocOrientationClassify)
+        settings = PageSettings(
+            use_doc_preprocessor=classify,
+            use_layout_detection=use_layout,
+            use_chart_recognition=recognition.use_chart_recognition,
+            use_seal_recognition=recognition.use_seal_recognition,
+            use_ocr_for_image_block=recognition.use_ocr_for_image_block,
+            format_block_content=bool(request.formatBlockContent),
+            merge_layout_blocks=request.mergeLayoutBlocks is not False,
+            markdown_ignore_labels=ignore,
+            return_layout_polygon_points=request.layoutShapeMode != "rect",
+        )
+        return cls(
+            use_layout_detection=use_layout,
+            classify_orientation=classify,
+            prompt_label=request.promptLabel or "ocr",
+            postprocess=postprocess,
+            recognition=recognition,
+            markdown=MarkdownOptions(
+                prettify=request.prettifyMarkdown,
+                show_formula_number=request.showFormulaNumber,
+                ignore_labels=frozenset(ignore),
+            ),
+            settings=settings,
+            visualize=config.output.visualize if request.visualize is None else request.visualize,
+            return_markdown_images=request.returnMarkdownImages,
+        )
+
+
+def _per_class_or_scalar(value: Any, default: Any) -> Any:
+    """Request value, with per-class objects keyed by label name or class id turned into class-id maps."""
+    if value is None:
+        return default
+    if isinstance(value, dict):
+        try:
+            return resolve_per_class(value)
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+    return value
+
+
+def unhonored_fields(request: LayoutParsingRequest, capabilities: RecognitionCapabilities) -> list[str]:
+    """Fields a request set that this server accepts but cannot act on yet (named in a response header)."""
+    wanted = {
+        "useChartRecognition": bool(request.useChartRecognition) and not capabilities.chart_recognition,
+        "useSealRecognition": bool(request.useSealRecognition) and not capabilities.seal_recognition,
+        "restructurePages": request.restructurePages,
+        "outputFormats": bool(request.outputFormats),
+    }
+    return [name for name, unhonored in wanted.items() if unhonored]
+
+
+async def load_file(request: LayoutParsingRequest, config: ServiceConfig) -> tuple[bytes, str | None]:
+    """The request's file bytes and, for URLs, the file name used to infer the type."""
+    if is_url(request.file):
+        fetch = config.input.url_fetch
+        fetched = await fetch_url(
+            request.file,
+            FetchPolicy(
+                max_bytes=min(fetch.max_bytes, config.input.max_file_bytes),
+                timeout_s=fetch.timeout_s,
+                max_redirects=fetch.max_redirects,
+                allow_private_networks=fetch.allow_private_networks,
+                allowed_hosts=frozenset(fetch.allowed_hosts),
+            ),
+        )
+        return fetched.data, fetched.name_hint
+    return await asyncio.to_thread(decode_base64, request.file), None
+
+
+class DocumentPipeline:
+    def __init__(self, config: ServiceConfig, layout: LayoutClient, recognition: RecognitionClient) -> None:
+        self._config = config
+        self._layout = layout
+        self._recognition = recognition
+
+    async def parse(self, data: bytes, file_type: int | None, name_hint: str | None, options: ParseOptions) -> dict:
+        """The `result` object of a successful response."""
+        document = await asyncio.to_thread(
+            open_document, data, file_type, self._config.input.decode_limits(), name_hint=name_hint
+        )
+        try:
+            pages = await self._parse_pages(document, options)
+            return {"layoutParsingResults": pages, "dataInfo": data_info(document)}
+        finally:
+            document.close()
+
+    async def _parse_pages(self, document: Document, options: ParseOptions) -> list[dict]:
+        # Pages run concurrently up to a bound: while page n is in recognition, page n+1 is in layout and
+        # page n+2 is rendering, yet a 300-page PDF never holds more than the bound in memory.
+        slots = asyncio.Semaphore(self._config.pipeline.pages_in_flight_per_request)
+
+        async def one_page(index: int) -> dict:
+            async with slots:
+                page = await asyncio.to_thread(document.page, index)
+                return await self.parse_page(page, options)
+
+        tasks = [asyncio.create_task(one_page(i)) for i in range(document.num_pages)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def parse_page(self, page: np.ndarray, options: ParseOptions) -> dict:
+        layout = await self._layout.detect(
+            page,
+            LayoutRequest(
+                classify_orientation=options.classify_orientation,
+                postprocess=options.postprocess if options.use_layout_detection else None,
+            ),
+        )
+        original = page
+        if layout.angle:
+            page = await asyncio.to_thread(rotate_page, page, layout.angle)
+        size = (page.shape[1], page.shape[0])
+        if options.use_layout_detection:
+            blocks = blocks_from_boxes(filter_overlaps(layout.boxes))
+        else:
+            blocks = [Block(label=options.prompt_label, bbox=(0, 0, size[0], size[1]))]
+        recognized = await self._recognition.recognize(
+            page, [Region(b.label, b.bbox) for b in blocks], options.recognition
+        )
+        for block, content in zip(blocks, recognized.contents):
+            block.content = content
+        if recognized.extra_regions:
+            blocks += [Block(label=r.label, bbox=r.bbox, content=text) for r, text in recognized.extra_regions]
+            blocks = reorder_geometrically(blocks, size)
+        number_blocks(blocks, options.settings.markdown_ignore_labels)
+        return await asyncio.to_thread(self._page_result, original, page, blocks, layout, options)
+
+    def _page_result(
+        self, original: np.ndarray, page: np.ndarray, blocks: list[Block], layout: LayoutResult, options: ParseOptions
+    ) -> dict:
+        width = page.shape[1]
+        max_side = self._config.output.max_output_image_side
+        images = attach_pictures(page, blocks, max_side)
+        boxes = layout.boxes if options.use_layout_detection else None
+        result: dict[str, Any] = {
+            "prunedResult": pruned_result(
+                (width, page.shape[0]), options.settings, blocks, boxes, layout.angle, options.markdown
+            ),
+            "markdown": {"text": render_page(blocks, width, options.markdown)},
+        }
+        if options.return_markdown_images:
+            result["markdown"]["images"] = images
+        if options.visualize:
+            output_images = {}
+            if boxes is not None:
+                output_images["layout_det_res"] = encode_jpeg_base64(draw_layout(page, boxes), max_side=max_side)
+            if options.settings.use_doc_preprocessor:
+                output_images["preprocessed_img"] = encode_jpeg_base64(page, max_side=max_side)
+            result["outputImages"] = output_images
+            result["inputImage"] = encode_jpeg_base64(original, max_side=max_side)
+        return result

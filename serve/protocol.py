@@ -1,0 +1,139 @@
+"""The wire contract of `POST /layout-parsing` (PaddleX 3.7.2, spec §2–3): request, envelope, result.
+
+Field names are the contract's camelCase. Validation failures become 422 envelopes in `serve.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from layout.labels import PROMPT_LABELS
+
+MergeMode = Literal["large", "small", "union"]
+PromptLabel = Literal[PROMPT_LABELS]  # type: ignore[valid-type]
+UNIT_INTERVAL = Field(ge=0, le=1)
+
+
+class LayoutParsingRequest(BaseModel):
+    """Body of `POST /layout-parsing`. `null` or absent means "use the server's configured default"."""
+
+    # Unknown fields are ignored, as upstream does, so newer clients keep working.
+    model_config = ConfigDict(extra="ignore")
+
+    file: str = Field(description="http(s) URL, Base64 of the file bytes, or a `data:` URI (extension).")
+    fileType: Literal[0, 1] | None = Field(default=None, description="0 = PDF, 1 = image (incl. TIFF).")
+    useDocOrientationClassify: bool | None = None
+    useDocUnwarping: bool | None = None
+    useLayoutDetection: bool | None = None
+    useChartRecognition: bool | None = None
+    useSealRecognition: bool | None = None
+    useOcrForImageBlock: bool | None = None
+    layoutThreshold: float | dict[str, float] | None = Field(
+        default=None, description="Scalar, or per class keyed by label name or class id."
+    )
+    layoutNms: bool | None = None
+    layoutUnclipRatio: float | tuple[float, float] | dict[str, float | tuple[float, float]] | None = None
+    layoutMergeBboxesMode: MergeMode | dict[str, MergeMode] | None = None
+    layoutShapeMode: Literal["rect", "quad", "poly", "auto"] = "auto"
+    promptLabel: PromptLabel | None = None
+    formatBlockContent: bool | None = None
+    repetitionPenalty: float | None = Field(default=None, gt=0)
+    temperature: float | None = Field(default=None, ge=0)
+    topP: float | None = Field(default=None, gt=0, le=1)
+    minPixels: int | None = Field(default=None, gt=0)
+    maxPixels: int | None = Field(default=None, gt=0)
+    maxNewTokens: int | None = Field(default=None, gt=0)
+    mergeLayoutBlocks: bool | None = None
+    markdownIgnoreLabels: list[str] | None = None
+    vlmExtraArgs: dict[str, Any] | None = None
+    prettifyMarkdown: bool = True
+    showFormulaNumber: bool = False
+    returnMarkdownImages: bool = True
+    restructurePages: bool = False
+    mergeTables: bool = True
+    relevelTitles: bool = True
+    outputFormats: list[Literal["docx"]] | None = None
+    visualize: bool | None = None
+    logId: str | None = None
+
+    @field_validator("layoutThreshold")
+    @classmethod
+    def _threshold_in_unit_interval(cls, value: float | dict[str, float] | None) -> float | dict[str, float] | None:
+        values = value.values() if isinstance(value, dict) else [] if value is None else [value]
+        if any(not 0 <= v <= 1 for v in values):
+            raise ValueError("thresholds must lie in [0, 1]")
+        return value
+
+    @field_validator("layoutUnclipRatio")
+    @classmethod
+    def _unclip_positive(cls, value: Any) -> Any:
+        items = value.values() if isinstance(value, dict) else [] if value is None else [value]
+        numbers = [n for item in items for n in (item if isinstance(item, tuple) else (item,))]
+        if any(n <= 0 for n in numbers):
+            raise ValueError("unclip ratios must be > 0")
+        return value
+
+    @model_validator(mode="after")
+    def _pixel_budget_ordered(self) -> LayoutParsingRequest:
+        if self.minPixels is not None and self.maxPixels is not None and self.minPixels > self.maxPixels:
+            raise ValueError("minPixels must be <= maxPixels")
+        return self
+
+
+# Request fields that this server accepts but whose effect needs a component it does not run yet. They are
+# named in the `X-Unhonored-Fields` response header when a request sets them, so nothing is silently misread.
+UNHONORED_WHEN_SET: dict[str, object] = {
+    "useDocUnwarping": True,
+    "restructurePages": True,
+    "outputFormats": None,  # any non-empty list
+}
+
+
+class Markdown(BaseModel):
+    text: str
+    images: dict[str, str] | None = None
+
+
+class LayoutParsingResult(BaseModel):
+    prunedResult: dict[str, Any]
+    markdown: Markdown
+    outputImages: dict[str, str] | None = None
+    inputImage: str | None = None
+
+
+class PageSize(BaseModel):
+    width: int
+    height: int
+
+
+class ImageInfo(BaseModel):
+    width: int
+    height: int
+    type: Literal["image"] = "image"
+
+
+class PagedInfo(BaseModel):
+    numPages: int
+    pages: list[PageSize]
+    type: Literal["pdf", "tiff"]
+
+
+class LayoutParsingResultSet(BaseModel):
+    layoutParsingResults: list[LayoutParsingResult]
+    dataInfo: ImageInfo | PagedInfo
+
+
+class Envelope(BaseModel):
+    logId: str
+    errorCode: int = 0
+    errorMsg: str = "Success"
+
+
+class LayoutParsingResponse(Envelope):
+    result: LayoutParsingResultSet
+
+
+class ErrorResponse(Envelope):
+    """Every failure: `errorCode` equals the HTTP status."""

@@ -1,0 +1,84 @@
+"""Real documents of ../shared/eval through the running service, with assertions on content."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+import pytest
+
+from tests.service.conftest import file_b64
+
+pytestmark = pytest.mark.service
+
+DOCLING_SENTENCE = "Docling bundles PDF document conversion to JSON and Markdown in an easy self contained package"
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text)).strip().lower()
+
+
+def _parse(client, path, **fields) -> dict:
+    r = client.post("/layout-parsing", json={"file": file_b64(path), "visualize": False, **fields})
+    assert r.status_code == 200, r.text[:500]
+    return r.json()["result"]
+
+
+@pytest.mark.parametrize("name", ["ocr_test", "ocr_test_rotated_90", "ocr_test_rotated_180", "ocr_test_rotated_270"])
+def test_known_sentence_is_read_on_every_rotation_with_orientation_on(client, eval_dir, name):
+    result = _parse(client, eval_dir / "docling_ocr" / "sources" / f"{name}.pdf", useDocOrientationClassify=True)
+    [page] = result["layoutParsingResults"]
+    text = _normalise(page["markdown"]["text"])
+    similarity = difflib.SequenceMatcher(None, text, DOCLING_SENTENCE.lower()).ratio()
+    assert similarity > 0.9, text
+    preprocessing = page["prunedResult"]["doc_preprocessor_res"]
+    assert preprocessing["model_settings"]["use_doc_orientation_classify"] is True
+    assert preprocessing["angle"] in (0, 90, 180, 270)
+    if name == "ocr_test":
+        assert preprocessing["angle"] == 0
+    # Coordinates refer to the upright page: the sentence runs across it, so the page is portrait.
+    assert page["prunedResult"]["height"] > page["prunedResult"]["width"]
+
+
+def test_rotated_page_without_orientation_reports_no_preprocessing(client, eval_dir):
+    result = _parse(client, eval_dir / "docling_ocr" / "sources" / "ocr_test.pdf")
+    assert "doc_preprocessor_res" not in result["layoutParsingResults"][0]["prunedResult"]
+
+
+def test_table_becomes_html_with_its_cells(client, eval_dir):
+    result = _parse(client, eval_dir / "docling_pdf" / "sources" / "2305.03393v1-pg9.pdf")
+    blocks = result["layoutParsingResults"][0]["prunedResult"]["parsing_res_list"]
+    tables = [b for b in blocks if b["block_label"] == "table"]
+    assert tables, [b["block_label"] for b in blocks]
+    html = tables[0]["block_content"]
+    assert html.startswith("<table>") and html.count("<tr>") >= 4
+    assert "OTSL" in html and "HTML" in html
+    markdown = result["layoutParsingResults"][0]["markdown"]["text"]
+    assert "<table" in markdown and "5.1 Hyper Parameter Optimization" in markdown
+
+
+def test_multi_page_pdf_gives_one_result_per_page_in_order(client, eval_dir):
+    result = _parse(client, eval_dir / "docling_pdf" / "sources" / "normal_4pages.pdf")
+    info = result["dataInfo"]
+    assert info["type"] == "pdf" and info["numPages"] == 4 == len(result["layoutParsingResults"])
+    for page, size in zip(result["layoutParsingResults"], info["pages"]):
+        assert (page["prunedResult"]["width"], page["prunedResult"]["height"]) == (size["width"], size["height"])
+
+
+def test_two_column_page_reads_left_column_before_right(client, eval_dir):
+    result = _parse(client, eval_dir / "publaynet_examples" / "images" / "PMC4527132_00004.jpg")
+    pruned = result["layoutParsingResults"][0]["prunedResult"]
+    text_blocks = [b for b in pruned["parsing_res_list"] if b["block_label"] == "text"]
+    middle = pruned["width"] / 2
+    sides = ["left" if (b["block_bbox"][0] + b["block_bbox"][2]) / 2 < middle else "right" for b in text_blocks]
+    assert "left" in sides and "right" in sides
+    # Once reading has moved to the right column it never returns to the left one.
+    assert sides == sorted(sides), sides
+    orders = [b["block_order"] for b in text_blocks]
+    assert orders == sorted(orders)
+
+
+def test_tiff_scan_is_read(client, eval_dir):
+    result = _parse(client, eval_dir / "ocrd_kant_1784" / "INPUT_0017.tif")
+    assert result["dataInfo"]["type"] in ("image", "tiff")
+    assert len(_normalise(result["layoutParsingResults"][0]["markdown"]["text"])) > 200
