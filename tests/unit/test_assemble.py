@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import numpy as np
+
+from layout.assemble import PageSettings, attach_pictures, number_blocks, pruned_result, reorder_geometrically
+from layout.markdown import MarkdownOptions
+from layout.postprocess import LayoutBox
+from layout.types import Block
+
+SETTINGS = PageSettings(False, True, False, False, False, False, True, ["header"], True)
+
+
+def test_block_order_skips_figure_like_and_ignored_labels():
+    blocks = [Block("header", (0, 0, 10, 10)), Block("text", (0, 20, 10, 30)), Block("image", (0, 40, 10, 50)),
+              Block("text", (0, 60, 10, 70))]
+    number_blocks(blocks, ["header"])
+    assert [b.block_order for b in blocks] == [None, 1, None, 2]
+    assert [b.block_id for b in blocks] == [b.group_id for b in blocks] == [0, 1, 2, 3]
+
+
+def test_pictures_and_empty_formulas_are_cropped_into_markdown_images():
+    page = np.zeros((100, 100, 3), np.uint8)
+    blocks = [Block("image", (0, 0, 50, 50)), Block("display_formula", (0, 60, 50, 80)),
+              Block("display_formula", (0, 85, 50, 95), content="$$x$$"), Block("text", (60, 0, 90, 20), "t")]
+    images = attach_pictures(page, blocks, max_side=2000)
+    assert set(images) == {"imgs/img_in_image_box_0_0_50_50.jpg", "imgs/img_in_display_formula_box_0_60_50_80.jpg"}
+    assert blocks[0].image_path in images and blocks[2].image_path is None
+
+
+def test_pruned_result_has_the_contract_keys_and_keeps_nulls():
+    blocks = [Block("header", (0, 0, 10, 10), "h"), Block("text", (0, 20, 10, 30), "t")]
+    number_blocks(blocks, ["header"])
+    boxes = [LayoutBox(12, "header", 0.9, (0, 0, 10, 10), None), LayoutBox(22, "text", 0.8, (0, 20, 10, 30), 1)]
+    result = pruned_result((100, 200), SETTINGS, blocks, boxes, None, MarkdownOptions())
+    assert list(result) == ["page_count", "width", "height", "model_settings", "parsing_res_list", "layout_det_res"]
+    assert result["parsing_res_list"][0] == {
+        "block_label": "header", "block_content": "h", "block_bbox": [0, 0, 10, 10], "block_id": 0,
+        "block_order": None, "group_id": 0,
+    }
+    assert result["layout_det_res"]["boxes"][1]["order"] == 1
+
+
+def test_geometric_reorder_reads_columns_left_then_right():
+    right = Block("text", (300, 0, 500, 100))
+    left_low = Block("text", (0, 120, 200, 220))
+    left_high = Block("text", (0, 0, 200, 100))
+    ordered = reorder_geometrically([right, left_low, left_high], (500, 300))
+    assert ordered == [left_high, left_low, right]
