@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,11 @@ from typing import Any
 import httpx
 import yaml
 
+from serve.cli import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 240
 STOP_TIMEOUT_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def merge(base: dict, overrides: dict) -> dict:

@@ -20,7 +20,7 @@ DEPLOY_TIMEOUT_S = 300.0
 POLL_INTERVAL_S = 0.5
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -52,7 +52,7 @@ def _start_ray(address: str | None, object_store_mb: int) -> None:
         include_dashboard=False,
         object_store_memory=object_store_mb * 1024 * 1024,
         # A taken metrics port kills Ray's agent, so pick a free one.
-        _metrics_export_port=_free_port(),
+        _metrics_export_port=free_port(),
     )
 
 

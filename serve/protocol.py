@@ -13,7 +13,6 @@ from layout.labels import PROMPT_LABELS
 
 MergeMode = Literal["large", "small", "union"]
 PromptLabel = Literal[PROMPT_LABELS]  # type: ignore[valid-type]
-UNIT_INTERVAL = Field(ge=0, le=1)
 
 
 class LayoutParsingRequest(BaseModel):
@@ -80,15 +79,6 @@ class LayoutParsingRequest(BaseModel):
         if self.minPixels is not None and self.maxPixels is not None and self.minPixels > self.maxPixels:
             raise ValueError("minPixels must be <= maxPixels")
         return self
-
-
-# Request fields that this server accepts but whose effect needs a component it does not run yet. They are
-# named in the `X-Unhonored-Fields` response header when a request sets them, so nothing is silently misread.
-UNHONORED_WHEN_SET: dict[str, object] = {
-    "useDocUnwarping": True,
-    "restructurePages": True,
-    "outputFormats": None,  # any non-empty list
-}
 
 
 class Markdown(BaseModel):
