@@ -30,12 +30,15 @@ def reorder_geometrically(blocks: Sequence[Block], page_size: tuple[int, int]) -
 
 
 def number_blocks(blocks: Sequence[Block], ignore_labels: Iterable[str]) -> None:
-    """`block_id` is the index, `group_id` equals it (no VL merge groups here), and `block_order` is the
-    1-based reading index skipping the labels of spec §3.4 plus the Markdown-ignored ones."""
+    """`block_id` is the index, `group_id` the `block_id` of the group's first block (its own when it was
+    recognised alone), and `block_order` the 1-based reading index skipping the labels of spec §3.4 plus the
+    Markdown-ignored ones."""
     skipped = SKIP_ORDER_LABELS | set(ignore_labels)
     order = 0
     for index, block in enumerate(blocks):
-        block.block_id = block.group_id = index
+        block.block_id = index
+    for block in blocks:
+        block.group_id = (block.group_leader or block).block_id
         if block.label in skipped:
             block.block_order = None
         else:

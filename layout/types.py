@@ -31,6 +31,8 @@ class Block:
     group_id: int = 0
     # Base64 JPEG crop for image-like blocks that Markdown shows as pictures, keyed by its `imgs/...` path.
     image_path: str | None = None
+    # First block of the group this block was recognised with (VL text merging); None: its own group.
+    group_leader: Block | None = field(default=None, repr=False, compare=False)
     extras: dict[str, object] = field(default_factory=dict)
 
 

@@ -32,11 +32,11 @@ class DirectRecognition:
     async def recognize(
         self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
     ) -> PageRecognition:
-        return self._backend.recognize(page, regions, options)
+        return await self._backend.recognize(page, regions, options)
 
 
 def direct_pipeline(config: ServiceConfig) -> tuple[DocumentPipeline, RecognitionBackend]:
     """A single-process pipeline: one layout engine and one recognition backend, each on one thread, called
-    one page at a time (the stage calls block the event loop, so nothing overlaps)."""
+    one page at a time (the benchmark sends one page after another, so nothing overlaps)."""
     backend = load_recognition_backend(config.recognition)
     return DocumentPipeline(config, DirectLayout(LayoutEngine(config.layout)), DirectRecognition(backend)), backend

@@ -28,6 +28,7 @@ from layout.markdown import MarkdownOptions, render_page
 from layout.postprocess import PostprocessOptions, filter_overlaps
 from layout.types import Block
 from layout.visualize import draw_layout
+from layout.vl_prompts import PROMPTS, pixel_budget
 from serve.backends.base import PageRecognition, RecognitionCapabilities, RecognitionOptions, Region
 from serve.config import ServiceConfig
 from serve.layout_stage import LayoutRequest, LayoutResult
@@ -51,7 +52,6 @@ class ParseOptions:
 
     use_layout_detection: bool
     classify_orientation: bool
-    prompt_label: str
     postprocess: PostprocessOptions
     recognition: RecognitionOptions
     markdown: MarkdownOptions
@@ -65,6 +65,7 @@ class ParseOptions:
     ) -> ParseOptions:
         if request.useDocUnwarping:
             raise InputError("useDocUnwarping is not supported: this server has no document unwarping model")
+        _check_pixel_budgets(request)
         defaults = config.layout.defaults.options()
         postprocess = replace(
             defaults,
@@ -76,12 +77,21 @@ class ParseOptions:
         ignore = (
             list(DEFAULT_MARKDOWN_IGNORE_LABELS) if request.markdownIgnoreLabels is None else request.markdownIgnoreLabels
         )
+        use_layout = request.useLayoutDetection is not False
         recognition = RecognitionOptions(
             use_chart_recognition=bool(request.useChartRecognition) and capabilities.chart_recognition,
             use_seal_recognition=bool(request.useSealRecognition) and capabilities.seal_recognition,
             use_ocr_for_image_block=bool(request.useOcrForImageBlock),
+            merge_layout_blocks=request.mergeLayoutBlocks is not False,
+            prompt_label=None if use_layout else request.promptLabel or "ocr",
+            temperature=request.temperature,
+            top_p=request.topP,
+            repetition_penalty=request.repetitionPenalty,
+            max_new_tokens=request.maxNewTokens,
+            min_pixels=request.minPixels,
+            max_pixels=request.maxPixels,
+            vlm_extra_args=request.vlmExtraArgs,
         )
-        use_layout = request.useLayoutDetection is not False
         classify = bool(request.useDocOrientationClassify)
         settings = PageSettings(
             use_doc_preprocessor=classify,
@@ -90,14 +100,13 @@ class ParseOptions:
             use_seal_recognition=recognition.use_seal_recognition,
             use_ocr_for_image_block=recognition.use_ocr_for_image_block,
             format_block_content=bool(request.formatBlockContent),
-            merge_layout_blocks=request.mergeLayoutBlocks is not False,
+            merge_layout_blocks=recognition.merge_layout_blocks,
             markdown_ignore_labels=ignore,
             return_layout_polygon_points=request.layoutShapeMode != "rect",
         )
         return cls(
             use_layout_detection=use_layout,
             classify_orientation=classify,
-            prompt_label=request.promptLabel or "ocr",
             postprocess=postprocess,
             recognition=recognition,
             markdown=MarkdownOptions(
@@ -109,6 +118,15 @@ class ParseOptions:
             visualize=config.output.visualize if request.visualize is None else request.visualize,
             return_markdown_images=request.returnMarkdownImages,
         )
+
+
+def _check_pixel_budgets(request: LayoutParsingRequest) -> None:
+    """Budgets are used deep in the recognition stage; a bad one must be a 422 here, not a failure there."""
+    for task in PROMPTS:
+        try:
+            pixel_budget(task, min_pixels=request.minPixels, max_pixels=request.maxPixels, extra_args=request.vlmExtraArgs)
+        except ValueError as exc:
+            raise InputError(f"Invalid pixel budget: {exc}") from exc
 
 
 def _per_class_or_scalar(value: Any, default: Any) -> Any:
@@ -201,12 +219,17 @@ class DocumentPipeline:
         if options.use_layout_detection:
             blocks = blocks_from_boxes(filter_overlaps(layout.boxes))
         else:
-            blocks = [Block(label=options.prompt_label, bbox=(0, 0, size[0], size[1]))]
+            blocks = [Block(label=options.recognition.prompt_label or "ocr", bbox=(0, 0, size[0], size[1]))]
         recognized = await self._recognition.recognize(
             page, [Region(b.label, b.bbox) for b in blocks], options.recognition
         )
         for block, content in zip(blocks, recognized.contents):
             block.content = content
+        if recognized.group_leaders is not None:
+            for block, leader in zip(blocks, recognized.group_leaders):
+                block.group_leader = blocks[leader]
+        if recognized.order is not None:
+            blocks = [blocks[i] for i in recognized.order]
         if recognized.extra_regions:
             blocks += [Block(label=r.label, bbox=r.bbox, content=text) for r, text in recognized.extra_regions]
             blocks = reorder_geometrically(blocks, size)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from ray import serve
@@ -24,9 +22,11 @@ def load_recognition_backend(config: RecognitionConfig) -> RecognitionBackend:
 class RecognitionStage:
     def __init__(self, config: dict) -> None:
         self._backend = load_recognition_backend(RecognitionConfig.model_validate(config))
-        # One page at a time per replica (see LayoutStage); scale with replicas, not threads.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recognition")
 
-    async def recognize(self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions) -> PageRecognition:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._backend.recognize, page, regions, options)
+    async def recognize(
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
+    ) -> PageRecognition:
+        return await self._backend.recognize(page, regions, options)
+
+    async def check_health(self) -> None:
+        await self._backend.check_health()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,11 +41,22 @@ class Region:
 
 @dataclass(frozen=True)
 class RecognitionOptions:
-    """Per-request switches of spec §2 that decide how regions are read."""
+    """Per-request fields of spec §2 that decide how regions are read. The sampling and pixel-budget fields
+    only matter to VL backends; None means the backend's configured default."""
 
     use_chart_recognition: bool = False
     use_seal_recognition: bool = False
     use_ocr_for_image_block: bool = False
+    merge_layout_blocks: bool = True
+    # Set when layout detection is off: the page is one region, read with this task (spec §5.9).
+    prompt_label: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    max_new_tokens: int | None = None
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    vlm_extra_args: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -55,6 +66,12 @@ class PageRecognition:
 
     contents: list[str]
     extra_regions: list[tuple[Region, str]] = field(default_factory=list)
+    # For regions read together in one call (VL text merging): the index of the group's first region, whose
+    # content holds the group's text; None when every region was read on its own.
+    group_leaders: list[int] | None = None
+    # Reading order of the regions when the backend changed it (a merged group pulls its members together);
+    # None keeps the order the regions came in.
+    order: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,8 +83,16 @@ class RecognitionCapabilities:
 
 
 class RecognitionBackend(ABC):
+    """Reads regions. Async, because the backend owns its concurrency: a CPU model runs pages on its own
+    worker thread, an engine with continuous batching takes every region of every page at once."""
+
     capabilities: ClassVar[RecognitionCapabilities] = RecognitionCapabilities()
 
     @abstractmethod
-    def recognize(self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions) -> PageRecognition:
+    async def recognize(
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
+    ) -> PageRecognition:
         """Read every region of one page (BGR uint8)."""
+
+    async def check_health(self) -> None:
+        """Raises when the backend can no longer serve (e.g. its engine died); Ray Serve then restarts the replica."""

@@ -6,8 +6,10 @@ seals have no model here: they stay pictures (their content is ""), which Markdo
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +72,17 @@ class RapidOcrRecognition(RecognitionBackend):
             }
         )
         self._table = RapidTable(model_path=str(table_path), model_type="slanet-plus")
+        # One page at a time: the ONNX sessions already use `threads` cores, and queued pages wait here rather
+        # than fighting over them. Replicas, not threads, give concurrency.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
 
-    def recognize(self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions) -> PageRecognition:
+    async def recognize(
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
+    ) -> PageRecognition:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._recognize, page, regions, options)
+
+    def _recognize(self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions) -> PageRecognition:
         lines = self._read_lines(page)
         per_region, stray = assign_lines(lines, [r.bbox for r in regions])
         contents = [

@@ -18,13 +18,14 @@ from loadtest.service import running_service
 TEST_OVERRIDES = {"input": {"max_pages": 300, "url_fetch": {"allowed_hosts": ["127.0.0.1"], "timeout_s": 5}}}
 
 
-@pytest.fixture(scope="session")
+# Package scope: this app stops before the VL app of tests/service_vl starts, so the two never share the CPUs.
+@pytest.fixture(scope="package")
 def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with running_service(tmp_path_factory.mktemp("service"), args_overrides=TEST_OVERRIDES) as url:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def client(service_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=service_url, timeout=300) as c:
         yield c

