@@ -19,7 +19,6 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -28,6 +27,7 @@ import pypdfium2 as pdfium
 import yaml
 
 from loadtest.direct import direct_pipeline
+from loadtest.runs import Run
 from loadtest.service import REPO, running_service
 from serve.backends import RECOGNITION_BACKENDS, backend_class
 from serve.config import ServiceConfig
@@ -50,18 +50,6 @@ def load_pages() -> list[bytes]:
         pages.append(cv2.imencode(".png", bitmap)[1].tobytes())
     pages += [cv2.imencode(".png", cv2.imread(str(EVAL / path)))[1].tobytes() for path in IMAGE_PAGES]
     return pages
-
-
-@dataclass
-class Run:
-    mode: str
-    in_flight: int
-    latencies: list[float]
-    wall_s: float
-
-    @property
-    def pages_per_s(self) -> float:
-        return len(self.latencies) / self.wall_s
 
 
 def run_direct(config: ServiceConfig, pages: list[bytes]) -> Run:
@@ -101,8 +89,8 @@ def print_table(runs: list[Run], baseline: Run) -> None:
     base_latency = statistics.mean(baseline.latencies)
     for run in runs:
         latency = statistics.mean(run.latencies)
-        print(f"{run.mode:<22}{run.in_flight:>10}{len(run.latencies):>7}{run.wall_s:>9.2f}{run.pages_per_s:>9.3f}"
-              f"{latency:>12.3f}{run.pages_per_s / baseline.pages_per_s:>18.2f}x{latency / base_latency:>18.2f}x")
+        print(f"{run.mode:<22}{run.concurrency:>10}{len(run.latencies):>7}{run.wall_s:>9.2f}{run.per_s:>9.3f}"
+              f"{latency:>12.3f}{run.per_s / baseline.per_s:>18.2f}x{latency / base_latency:>18.2f}x")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -205,13 +205,17 @@ class DocumentPipeline:
                 task.cancel()
 
     async def parse_page(self, page: np.ndarray, options: ParseOptions) -> dict:
-        layout = await self._layout.detect(
-            page,
-            LayoutRequest(
-                classify_orientation=options.classify_orientation,
-                postprocess=options.postprocess if options.use_layout_detection else None,
-            ),
-        )
+        if options.use_layout_detection or options.classify_orientation:
+            layout = await self._layout.detect(
+                page,
+                LayoutRequest(
+                    classify_orientation=options.classify_orientation,
+                    postprocess=options.postprocess if options.use_layout_detection else None,
+                ),
+            )
+        else:
+            # Nothing for the layout stage to do: skip the hop (and the page's trip through the object store).
+            layout = LayoutResult(angle=None, boxes=[])
         original = page
         if layout.angle:
             page = await asyncio.to_thread(rotate_page, page, layout.angle)

@@ -1,0 +1,114 @@
+"""Benchmark: regions/s of the VL recognition path through the service vs the bare vLLM engine.
+
+    .venv/bin/python -m tests.tiny_models var/models/tiny-paddleocr-vl
+    .venv/bin/python -m loadtest.bench_vl          # starts configs/vl-cpu-tiny.yaml itself
+
+Each request is one region image sent with `useLayoutDetection: false` (so exactly one engine request per
+HTTP request); the bare engine gets the very same prompt and image, resized the same way, with the same
+sampling. Both run at 1, 8 and 32 concurrent requests in one run, the bare engine first while the service
+idles, so the two are measured side by side on the same machine state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import yaml
+
+from loadtest.runs import Run
+from loadtest.service import REPO, running_service
+from serve.backends.base import RecognitionOptions, Region
+from serve.backends.vllm_paddleocr_vl import VllmPaddleOcrVl
+
+EVAL = REPO.parent / "shared" / "eval"
+CONFIG = REPO / "configs" / "vl-cpu-tiny.yaml"
+MAX_NEW_TOKENS = 32
+REQUEST_TIMEOUT_S = 600
+
+
+def region_images() -> list[bytes]:
+    """Sixteen text-region crops (PNG) from real scans: horizontal bands of PubLayNet pages."""
+    crops = []
+    for path in sorted((EVAL / "publaynet_examples" / "images").glob("*.jpg"))[:4]:
+        page = cv2.imread(str(path))
+        height = page.shape[0]
+        for top in range(4):
+            band = page[height * (top + 1) // 6 : height * (top + 2) // 6]
+            crops.append(cv2.imencode(".png", band)[1].tobytes())
+    return crops
+
+
+async def _bare(backend: VllmPaddleOcrVl, images: list, concurrency: int) -> Run:
+    options = RecognitionOptions(prompt_label="ocr", max_new_tokens=MAX_NEW_TOKENS)
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(image) -> float:
+        async with slots:
+            t0 = time.perf_counter()
+            await backend.recognize(image, [Region("ocr", (0, 0, image.shape[1], image.shape[0]))], options)
+            return time.perf_counter() - t0
+
+    started = time.perf_counter()
+    latencies = await asyncio.gather(*(one(image) for image in images))
+    return Run("bare engine", concurrency, list(latencies), time.perf_counter() - started)
+
+
+def run_service(url: str, pngs: list[bytes], concurrency: int) -> Run:
+    payloads = [{"file": base64.b64encode(p).decode(), "fileType": 1, "useLayoutDetection": False,
+                 "maxNewTokens": MAX_NEW_TOKENS, "visualize": False} for p in pngs]
+
+    def one(payload: dict) -> float:
+        t0 = time.perf_counter()
+        client.post("/layout-parsing", json=payload).raise_for_status()
+        return time.perf_counter() - t0
+
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client, ThreadPoolExecutor(concurrency) as pool:
+        started = time.perf_counter()
+        latencies = list(pool.map(one, payloads))
+    return Run("service", concurrency, latencies, time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=64, help="requests per measured point")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    args = parser.parse_args(argv)
+
+    pngs = region_images()
+    pngs = (pngs * (args.requests // len(pngs) + 1))[: args.requests]
+    images = [cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_COLOR) for p in pngs]
+    backend_options = yaml.safe_load(CONFIG.read_text())["applications"][0]["args"]["recognition"]["backend_options"]
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory() as workdir, running_service(Path(workdir), CONFIG) as url:
+        backend = VllmPaddleOcrVl(backend_options, threads=1)
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(_bare(backend, images[:4], 4))  # warm-up
+        for concurrency in args.concurrency:
+            runs.append(loop.run_until_complete(_bare(backend, images, concurrency)))
+        backend.shutdown()
+        run_service(url, pngs[:4], 4)  # warm-up
+        runs += [run_service(url, pngs, concurrency) for concurrency in args.concurrency]
+    bare = {r.concurrency: r for r in runs if r.mode == "bare engine"}
+    service_at_1 = next(r for r in runs if r.mode == "service" and r.concurrency == min(args.concurrency))
+    print(f"{'mode':<13}{'concurrent':>11}{'requests':>9}{'wall s':>8}{'regions/s':>11}{'p50 s':>8}"
+          f"{'vs bare':>9}{'vs service@1':>14}")
+    for run in runs:
+        print(f"{run.mode:<13}{run.concurrency:>11}{len(run.latencies):>9}{run.wall_s:>8.2f}{run.per_s:>11.2f}"
+              f"{statistics.median(run.latencies):>8.3f}{run.per_s / bare[run.concurrency].per_s:>8.2f}x"
+              f"{run.per_s / service_at_1.per_s:>13.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
