@@ -16,6 +16,7 @@ ORIENTATION_BACKENDS: dict[str, str] = {
 RECOGNITION_BACKENDS: dict[str, str] = {
     "rapid_ocr": "serve.backends.rapid_ocr:RapidOcrRecognition",
     "vllm_paddleocr_vl": "serve.backends.vllm_paddleocr_vl:VllmPaddleOcrVl",
+    "openai_vl": "serve.backends.openai_vl:OpenAiVl",
 }
 
 BackendT = TypeVar("BackendT", LayoutBackend, OrientationBackend, RecognitionBackend)

@@ -8,37 +8,21 @@ Cancelling the awaiting task (client gone, deadline passed) aborts the engine re
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from layout.crop import crop
-from layout.types import Block
-from layout.vl_image import PATCH_FACTOR, resize_for_vlm, tighten_formula_crop, upscale_for_spotting
-from layout.vl_merge import merge_text_groups, stack_alignments, stack_crops
-from layout.vl_output import postprocess_output
-from layout.vl_prompts import FORMULA, PROMPTS, SPOTTING, pixel_budget, task_for_label, task_for_prompt_label
-from serve.backends.base import (
-    PageRecognition,
-    RecognitionBackend,
-    RecognitionCapabilities,
-    RecognitionOptions,
-    Region,
-)
+from layout.vl_image import PATCH_FACTOR
+from layout.vl_prompts import SPOTTING
+from serve.backends.base import RecognitionOptions
+from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, EngineCall, VlRecognitionBackend
 
 # PaddleOCR-VL-0.9B's chat format (spec §5.6); VL-1.5/1.6 end with "Assistant:\n" — set it in the config.
 DEFAULT_PROMPT_TEMPLATE = "<|begin_of_sentence|>User: <|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>{prompt}\nAssistant: "
-# Upstream's defaults for a request that leaves sampling fields null: greedy, 4096 new tokens.
-DEFAULT_TEMPERATURE = 0.0
-DEFAULT_MAX_NEW_TOKENS = 4096
 # Bounds handed to the engine's processor. Crops already fit the request's budget, so the lower bound is one
 # merged patch; the upper is the model's own (3600 visual tokens), which also sizes vLLM's start-up profiling —
 # a request budget above it is reduced to it by the processor.
@@ -68,59 +52,6 @@ def resolve_model(model: str) -> str:
     return str(local) if local.is_dir() else model
 
 
-@dataclass(frozen=True)
-class EngineCall:
-    """One engine request: the regions it answers for (a merged text group has several), its task and input."""
-
-    region_indices: tuple[int, ...]
-    task: str
-    prompt: str
-    image: Image.Image
-
-
-def _tasks(regions: Sequence[Region], options: RecognitionOptions) -> list[str | None]:
-    if options.prompt_label is not None:
-        return [task_for_prompt_label(options.prompt_label)] * len(regions)
-    return [
-        task_for_label(
-            r.label,
-            use_chart_recognition=options.use_chart_recognition,
-            use_seal_recognition=options.use_seal_recognition,
-            use_ocr_for_image_block=options.use_ocr_for_image_block,
-        )
-        for r in regions
-    ]
-
-
-def plan_calls(
-    page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, prompt_template: str
-) -> tuple[list[EngineCall], list[int]]:
-    """The engine requests for one page and the regions' output order (merged groups can move a picture that
-    sat between group members to after the group, spec §5.4)."""
-    tasks = _tasks(regions, options)
-    blocks = [Block(label=r.label, bbox=r.bbox) for r in regions]
-    groups = merge_text_groups(blocks) if options.merge_layout_blocks else [[i] for i in range(len(regions))]
-    calls = []
-    for group in groups:
-        task = tasks[group[0]]
-        if task is None:
-            continue
-        if len(group) > 1:
-            image = stack_crops([crop(page, blocks[i].bbox) for i in group], stack_alignments(blocks, group))
-        else:
-            image = crop(page, blocks[group[0]].bbox)
-        if task == FORMULA:
-            image = tighten_formula_crop(image)
-        elif task == SPOTTING:
-            image = upscale_for_spotting(image)
-        budget = pixel_budget(
-            task, min_pixels=options.min_pixels, max_pixels=options.max_pixels, extra_args=options.vlm_extra_args
-        )
-        prompt = prompt_template.format(prompt=PROMPTS[task])
-        calls.append(EngineCall(tuple(group), task, prompt, resize_for_vlm(image, budget)))
-    return calls, [i for group in groups for i in group]
-
-
 @dataclass
 class BatchStats:
     """What the engine's scheduler reports each step: how many sequences ran together."""
@@ -148,8 +79,7 @@ def _batch_stats_logger(stats: BatchStats):
     return _Recorder
 
 
-class VllmPaddleOcrVl(RecognitionBackend):
-    capabilities = RecognitionCapabilities(chart_recognition=True, seal_recognition=True)
+class VllmPaddleOcrVl(VlRecognitionBackend):
 
     def __init__(self, options: dict, threads: int) -> None:
         from vllm import AsyncEngineArgs
@@ -168,21 +98,7 @@ class VllmPaddleOcrVl(RecognitionBackend):
         self._ids = itertools.count()
         self._id_prefix = uuid.uuid4().hex[:8]
 
-    async def recognize(
-        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
-    ) -> PageRecognition:
-        calls, order = await asyncio.to_thread(plan_calls, page, regions, options, self._opts.prompt_template)
-        answers = await asyncio.gather(*(self._generate(call, options) for call in calls))
-        contents = [""] * len(regions)
-        leaders = list(range(len(regions)))
-        for call, answer in zip(calls, answers):
-            first = call.region_indices[0]
-            contents[first] = postprocess_output(answer, task=call.task, label=regions[first].label)
-            for member in call.region_indices[1:]:
-                leaders[member] = first
-        return PageRecognition(contents=contents, group_leaders=leaders, order=order)
-
-    async def _generate(self, call: EngineCall, options: RecognitionOptions) -> str:
+    async def answer(self, call: EngineCall, options: RecognitionOptions) -> str:
         from vllm import SamplingParams
 
         sampling = SamplingParams(
@@ -196,7 +112,9 @@ class VllmPaddleOcrVl(RecognitionBackend):
         request_id = f"{self._id_prefix}-{next(self._ids)}"
         final = None
         async for output in self.engine.generate(
-            {"prompt": call.prompt, "multi_modal_data": {"image": call.image}}, sampling, request_id
+            {"prompt": self._opts.prompt_template.format(prompt=call.prompt), "multi_modal_data": {"image": call.image}},
+            sampling,
+            request_id,
         ):
             final = output
         return final.outputs[0].text if final is not None else ""

@@ -6,14 +6,14 @@ import numpy as np
 
 from layout.vl_image import smart_resize
 from serve.backends.base import RecognitionOptions, Region
-from serve.backends.vllm_paddleocr_vl import DEFAULT_PROMPT_TEMPLATE, plan_calls
+from serve.backends.vl_common import plan_calls
 
 PAGE = np.full((2000, 1600, 3), 255, np.uint8)
 PAGE[100:140, 100:700] = 0  # ink for the formula crop to tighten onto
 
 
 def _plan(regions, **options):
-    return plan_calls(PAGE, regions, RecognitionOptions(**options), DEFAULT_PROMPT_TEMPLATE)
+    return plan_calls(PAGE, regions, RecognitionOptions(**options))
 
 
 def test_each_label_gets_its_prompt_and_pictures_get_no_call():
@@ -21,11 +21,9 @@ def test_each_label_gets_its_prompt_and_pictures_get_no_call():
                Region("display_formula", (90, 90, 710, 150)), Region("image", (0, 1000, 800, 1500)),
                Region("chart", (800, 0, 1600, 600))]
     calls, order = _plan(regions, merge_layout_blocks=False)
-    prompts = {c.region_indices: c.prompt.split("<|IMAGE_END|>")[1] for c in calls}
-    assert prompts == {(0,): "OCR:\nAssistant: ", (1,): "Table Recognition:\nAssistant: ",
-                       (2,): "Formula Recognition:\nAssistant: "}
+    prompts = {c.region_indices: c.prompt for c in calls}
+    assert prompts == {(0,): "OCR:", (1,): "Table Recognition:", (2,): "Formula Recognition:"}
     assert order == [0, 1, 2, 3, 4]
-    assert all(c.prompt.startswith("<|begin_of_sentence|>User: <|IMAGE_START|><|IMAGE_PLACEHOLDER|>") for c in calls)
 
 
 def test_chart_and_seal_flags_route_them_to_their_prompts():

@@ -1,0 +1,115 @@
+"""PaddleOCR-VL behind an external OpenAI-compatible server (`vllm serve`, PaddleOCR's genai server, SGLang).
+
+Requests go out exactly as PaddleX's `vllm-server` client sends them (spec §5.6): one chat completion per
+region, a Base64 JPEG `image_url` and the task prompt, `max_completion_tokens`, `temperature`, and in
+`extra_body` terms `skip_special_tokens`, `repetition_penalty` and `mm_processor_kwargs` with the pixel budget.
+Concurrency towards the server is bounded; transient failures are retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import itertools
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from layout.vl_prompts import SPOTTING
+from serve.backends.base import RecognitionOptions
+from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, EngineCall, VlRecognitionBackend
+
+# Status codes worth another try: the server is overloaded or restarting, not refusing the request itself.
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# PIL's default JPEG quality, which is what the reference client sends.
+JPEG_QUALITY = 75
+
+
+class OpenAiVlOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The OpenAI base URL including /v1, e.g. http://paddleocr-vlm-server:8080/v1.
+    base_url: str
+    # Must equal the server's --served-model-name.
+    model_name: str = "PaddleOCR-VL-0.9B"
+    api_key: str | None = None
+    # In-flight requests to the server from this replica; the server batches them.
+    max_concurrency: int = Field(default=64, gt=0)
+    timeout_s: float = Field(default=600.0, gt=0)
+    max_retries: int = Field(default=2, ge=0)
+    retry_backoff_s: float = Field(default=0.5, ge=0)
+    default_max_new_tokens: int = Field(default=DEFAULT_MAX_NEW_TOKENS, gt=0)
+    # vLLM accepts per-request processor arguments only with --trust-request-mm-kwargs; other servers ignore or
+    # reject them. Crops are already resized to the budget either way.
+    send_pixel_budget: bool = True
+
+
+class RecognitionServerError(RuntimeError):
+    """The VLM server failed a request after every retry (a 500 for the client, never a 4xx)."""
+
+
+class OpenAiVl(VlRecognitionBackend):
+    def __init__(self, options: dict, threads: int) -> None:
+        self._opts = OpenAiVlOptions(**options)
+        headers = {"Authorization": f"Bearer {self._opts.api_key}"} if self._opts.api_key else None
+        self._client = httpx.AsyncClient(
+            base_url=self._opts.base_url.rstrip("/") + "/", timeout=self._opts.timeout_s, headers=headers
+        )
+        self._slots = asyncio.Semaphore(self._opts.max_concurrency)
+
+    def request_body(self, call: EngineCall, options: RecognitionOptions) -> dict[str, Any]:
+        buffer = io.BytesIO()
+        call.image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+        image_url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+        body: dict[str, Any] = {
+            "model": self._opts.model_name,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": image_url}},
+                        {"type": "text", "text": call.prompt},
+                    ],
+                }
+            ],
+            "max_completion_tokens": options.max_new_tokens or self._opts.default_max_new_tokens,
+            "temperature": DEFAULT_TEMPERATURE if options.temperature is None else options.temperature,
+            "skip_special_tokens": call.task != SPOTTING,
+        }
+        if options.top_p is not None:
+            body["top_p"] = options.top_p
+        if options.repetition_penalty is not None:
+            body["repetition_penalty"] = options.repetition_penalty
+        if self._opts.send_pixel_budget:
+            width, height = call.image.size
+            body["mm_processor_kwargs"] = {"min_pixels": width * height, "max_pixels": width * height}
+        return body
+
+    async def answer(self, call: EngineCall, options: RecognitionOptions) -> str:
+        body = await asyncio.to_thread(self.request_body, call, options)
+        async with self._slots:
+            response = await self._post_with_retries(body)
+        return response["choices"][0]["message"]["content"] or ""
+
+    async def _post_with_retries(self, body: dict[str, Any]) -> dict[str, Any]:
+        for attempt in itertools.count():
+            try:
+                response = await self._client.post("chat/completions", json=body)
+            except httpx.TransportError as exc:
+                failure = f"VLM server unreachable: {exc!r}"
+            else:
+                if response.status_code < 400:
+                    return response.json()
+                failure = f"VLM server answered {response.status_code}: {response.text[:300]}"
+                if response.status_code not in RETRYABLE_STATUS:
+                    break
+            if attempt >= self._opts.max_retries:
+                break
+            await asyncio.sleep(self._opts.retry_backoff_s * 2**attempt)
+        raise RecognitionServerError(failure)
+
+    async def check_health(self) -> None:
+        response = await self._client.get("models", timeout=min(self._opts.timeout_s, 10.0))
+        response.raise_for_status()

@@ -1,0 +1,106 @@
+"""What every PaddleOCR-VL backend shares: which regions become VLM requests, with which prompt and image
+(spec §5.4–5.6), and how answers become block contents (§5.7). Backends differ only in how they ask."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from layout.crop import crop
+from layout.types import Block
+from layout.vl_image import resize_for_vlm, tighten_formula_crop, upscale_for_spotting
+from layout.vl_merge import merge_text_groups, stack_alignments, stack_crops
+from layout.vl_output import postprocess_output
+from layout.vl_prompts import FORMULA, PROMPTS, SPOTTING, pixel_budget, task_for_label, task_for_prompt_label
+from serve.backends.base import (
+    PageRecognition,
+    RecognitionBackend,
+    RecognitionCapabilities,
+    RecognitionOptions,
+    Region,
+)
+
+# Upstream's defaults for a request that leaves sampling fields null: greedy, 4096 new tokens.
+DEFAULT_TEMPERATURE = 0.0
+DEFAULT_MAX_NEW_TOKENS = 4096
+
+
+@dataclass(frozen=True)
+class EngineCall:
+    """One VLM request: the regions it answers for (a merged text group has several), its task, the task's
+    prompt text (spec §5.5) and the image, already resized to the request's pixel budget."""
+
+    region_indices: tuple[int, ...]
+    task: str
+    prompt: str
+    image: Image.Image
+
+
+def _tasks(regions: Sequence[Region], options: RecognitionOptions) -> list[str | None]:
+    if options.prompt_label is not None:
+        return [task_for_prompt_label(options.prompt_label)] * len(regions)
+    return [
+        task_for_label(
+            r.label,
+            use_chart_recognition=options.use_chart_recognition,
+            use_seal_recognition=options.use_seal_recognition,
+            use_ocr_for_image_block=options.use_ocr_for_image_block,
+        )
+        for r in regions
+    ]
+
+
+def plan_calls(page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions) -> tuple[list[EngineCall], list[int]]:
+    """The engine requests for one page and the regions' output order (merged groups can move a picture that
+    sat between group members to after the group, spec §5.4)."""
+    tasks = _tasks(regions, options)
+    blocks = [Block(label=r.label, bbox=r.bbox) for r in regions]
+    groups = merge_text_groups(blocks) if options.merge_layout_blocks else [[i] for i in range(len(regions))]
+    calls = []
+    for group in groups:
+        task = tasks[group[0]]
+        if task is None:
+            continue
+        if len(group) > 1:
+            image = stack_crops([crop(page, blocks[i].bbox) for i in group], stack_alignments(blocks, group))
+        else:
+            image = crop(page, blocks[group[0]].bbox)
+        if task == FORMULA:
+            image = tighten_formula_crop(image)
+        elif task == SPOTTING:
+            image = upscale_for_spotting(image)
+        budget = pixel_budget(
+            task, min_pixels=options.min_pixels, max_pixels=options.max_pixels, extra_args=options.vlm_extra_args
+        )
+        calls.append(EngineCall(tuple(group), task, PROMPTS[task], resize_for_vlm(image, budget)))
+    return calls, [i for group in groups for i in group]
+
+
+class VlRecognitionBackend(RecognitionBackend):
+    """Every region of a page is its own VLM request, all in flight at once; the serving engine batches them
+    with the regions of every other page and request."""
+
+    capabilities = RecognitionCapabilities(chart_recognition=True, seal_recognition=True)
+
+    async def recognize(
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
+    ) -> PageRecognition:
+        calls, order = await asyncio.to_thread(plan_calls, page, regions, options)
+        answers = await asyncio.gather(*(self.answer(call, options) for call in calls))
+        contents = [""] * len(regions)
+        leaders = list(range(len(regions)))
+        for call, answer in zip(calls, answers):
+            first = call.region_indices[0]
+            contents[first] = postprocess_output(answer, task=call.task, label=regions[first].label)
+            for member in call.region_indices[1:]:
+                leaders[member] = first
+        return PageRecognition(contents=contents, group_leaders=leaders, order=order)
+
+    @abstractmethod
+    async def answer(self, call: EngineCall, options: RecognitionOptions) -> str:
+        """The model's raw answer to one call."""

