@@ -29,18 +29,19 @@ def merge(base: dict, overrides: dict) -> dict:
     return base
 
 
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
+def wait_healthy(health_url: str, process: subprocess.Popen, log: Path) -> None:
+    """Polls `health_url` until it answers 200; fails early, with the log's tail, if the process exits."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"ocrvl serve exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+            raise RuntimeError(f"{process.args[:3]} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
         try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+            if httpx.get(health_url, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    raise TimeoutError(f"service not healthy after {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
+    raise TimeoutError(f"not healthy after {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
 
 
 @contextmanager
@@ -72,7 +73,7 @@ def running_service(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process, log)
+        wait_healthy(f"{url}/health", process, log)
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -17,11 +16,11 @@ import pytest
 from serve.backends.base import RecognitionOptions, Region
 from serve.backends.openai_vl import OpenAiVl, RecognitionServerError
 from serve.backends.vl_common import plan_calls
+from loadtest.service import wait_healthy
 from serve.cli import free_port
 from tests.tiny_models import build_tiny_paddleocr_vl
 
 pytestmark = pytest.mark.engine
-SERVER_STARTUP_S = 240
 MODEL_NAME = "PaddleOCR-VL-0.9B"
 
 
@@ -39,16 +38,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + SERVER_STARTUP_S
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "vLLM server did not become healthy"
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
+        wait_healthy(f"{url}/health", process, log)
         yield f"{url}/v1"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
