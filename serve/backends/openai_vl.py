@@ -17,9 +17,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from layout.vl_prompts import SPOTTING
 from serve.backends.base import RecognitionOptions
-from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, EngineCall, VlRecognitionBackend
+from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, EngineCall, VlRecognitionBackend, sampling_for
 
 # Status codes worth another try: the server is overloaded or restarting, not refusing the request itself.
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -63,6 +62,7 @@ class OpenAiVl(VlRecognitionBackend):
         buffer = io.BytesIO()
         call.image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
         image_url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+        sampling = sampling_for(call.task, options, self._opts.default_max_new_tokens)
         body: dict[str, Any] = {
             "model": self._opts.model_name,
             "messages": [
@@ -74,14 +74,14 @@ class OpenAiVl(VlRecognitionBackend):
                     ],
                 }
             ],
-            "max_completion_tokens": options.max_new_tokens or self._opts.default_max_new_tokens,
-            "temperature": DEFAULT_TEMPERATURE if options.temperature is None else options.temperature,
-            "skip_special_tokens": call.task != SPOTTING,
+            "max_completion_tokens": sampling.max_tokens,
+            "temperature": sampling.temperature,
+            "skip_special_tokens": sampling.skip_special_tokens,
         }
-        if options.top_p is not None:
-            body["top_p"] = options.top_p
-        if options.repetition_penalty is not None:
-            body["repetition_penalty"] = options.repetition_penalty
+        if sampling.top_p is not None:
+            body["top_p"] = sampling.top_p
+        if sampling.repetition_penalty is not None:
+            body["repetition_penalty"] = sampling.repetition_penalty
         if self._opts.send_pixel_budget:
             width, height = call.image.size
             body["mm_processor_kwargs"] = {"min_pixels": width * height, "max_pixels": width * height}

@@ -31,6 +31,29 @@ DEFAULT_MAX_NEW_TOKENS = 4096
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """A request's sampling fields with upstream's defaults applied (spec §5.6). `top_p` and
+    `repetition_penalty` stay None when the request left them out: upstream then sends nothing."""
+
+    temperature: float
+    max_tokens: int
+    skip_special_tokens: bool
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+
+
+def sampling_for(task: str, options: RecognitionOptions, default_max_new_tokens: int) -> Sampling:
+    return Sampling(
+        temperature=DEFAULT_TEMPERATURE if options.temperature is None else options.temperature,
+        max_tokens=options.max_new_tokens or default_max_new_tokens,
+        # Spotting answers are located by special tokens (<|LOC_n|>); everything else reads better without.
+        skip_special_tokens=task != SPOTTING,
+        top_p=options.top_p,
+        repetition_penalty=options.repetition_penalty,
+    )
+
+
+@dataclass(frozen=True)
 class EngineCall:
     """One VLM request: the regions it answers for (a merged text group has several), its task, the task's
     prompt text (spec §5.5) and the image, already resized to the request's pixel budget."""

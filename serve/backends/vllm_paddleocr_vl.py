@@ -17,9 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from layout.vl_image import PATCH_FACTOR
-from layout.vl_prompts import SPOTTING
 from serve.backends.base import RecognitionOptions
-from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, EngineCall, VlRecognitionBackend
+from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, EngineCall, VlRecognitionBackend, sampling_for
 
 # PaddleOCR-VL-0.9B's chat format (spec §5.6); VL-1.5/1.6 end with "Assistant:\n" — set it in the config.
 DEFAULT_PROMPT_TEMPLATE = "<|begin_of_sentence|>User: <|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>{prompt}\nAssistant: "
@@ -101,13 +100,14 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
     async def answer(self, call: EngineCall, options: RecognitionOptions) -> str:
         from vllm import SamplingParams
 
+        chosen = sampling_for(call.task, options, self._opts.default_max_new_tokens)
+        # vLLM's own neutral values stand in for fields the request left out.
         sampling = SamplingParams(
-            temperature=DEFAULT_TEMPERATURE if options.temperature is None else options.temperature,
-            top_p=1.0 if options.top_p is None else options.top_p,
-            repetition_penalty=1.0 if options.repetition_penalty is None else options.repetition_penalty,
-            max_tokens=options.max_new_tokens or self._opts.default_max_new_tokens,
-            # Spotting answers are located by special tokens (<|LOC_n|>); everything else reads better without.
-            skip_special_tokens=call.task != SPOTTING,
+            temperature=chosen.temperature,
+            top_p=1.0 if chosen.top_p is None else chosen.top_p,
+            repetition_penalty=1.0 if chosen.repetition_penalty is None else chosen.repetition_penalty,
+            max_tokens=chosen.max_tokens,
+            skip_special_tokens=chosen.skip_special_tokens,
         )
         request_id = f"{self._id_prefix}-{next(self._ids)}"
         final = None
