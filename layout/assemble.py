@@ -8,15 +8,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from layout.crop import crop, encode_jpeg_base64, image_path_for
-from layout.labels import FORMULA_LABELS, IMAGE_LABELS, LABEL_TO_ID, SKIP_ORDER_LABELS
-from layout.markdown import MarkdownOptions, format_block_content
+from layout.labels import LABEL_TO_ID, SKIP_ORDER_LABELS
+from layout.markdown import MarkdownOptions, format_block_content, is_picture
 from layout.postprocess import LayoutBox
 from layout.reading_order import assign_reading_order
 from layout.types import Block, Detection
-
-# Labels shown as a picture when their content is empty (nothing recognised them as text, table or LaTeX).
-PICTURE_WHEN_EMPTY = FORMULA_LABELS | {"chart", "seal"}
-
 
 def blocks_from_boxes(boxes: Iterable[LayoutBox]) -> list[Block]:
     return [Block(label=box.label, bbox=box.coordinate) for box in boxes]
@@ -46,15 +42,16 @@ def number_blocks(blocks: Sequence[Block], ignore_labels: Iterable[str]) -> None
             block.block_order = order
 
 
-def is_picture(block: Block) -> bool:
-    return block.label in IMAGE_LABELS or (block.label in PICTURE_WHEN_EMPTY and not block.content)
+def attach_pictures(
+    page: np.ndarray, blocks: Sequence[Block], markdown: MarkdownOptions, max_side: int
+) -> dict[str, str]:
+    """Crops every picture block into `markdown.images` (Base64 JPEG by `imgs/…` path) and points the block at it.
 
-
-def attach_pictures(page: np.ndarray, blocks: Sequence[Block], max_side: int) -> dict[str, str]:
-    """Crops every picture block into `markdown.images` (Base64 JPEG by `imgs/…` path) and points the block at it."""
+    Pass the figures tables absorbed too: their crops belong in `markdown.images` (the table HTML shows them).
+    """
     images: dict[str, str] = {}
     for block in blocks:
-        if is_picture(block):
+        if is_picture(block, markdown):
             block.image_path = image_path_for(block.label, block.bbox)
             images[block.image_path] = encode_jpeg_base64(crop(page, block.bbox), max_side=max_side)
     return images

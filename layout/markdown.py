@@ -38,9 +38,9 @@ PARAGRAPH_LABELS: frozenset[str] = frozenset(
 )
 # Captions; `table_title`/`chart_title` come from layout models other than PP-DocLayoutV2.
 CAPTION_LABELS: frozenset[str] = frozenset({"figure_title", "table_title", "chart_title"})
-# Blocks that become a picture when recognition left them without content (chart/seal recognition off, or
-# the VLM returned nothing for a formula).
-PICTURE_WHEN_EMPTY_LABELS: frozenset[str] = frozenset({CHART_LABEL, SEAL_LABEL}) | FORMULA_LABELS
+# Blocks that become a picture when recognition left them without content (chart recognition off, or the VLM
+# returned nothing for a formula).
+PICTURE_WHEN_EMPTY_LABELS: frozenset[str] = frozenset({CHART_LABEL}) | FORMULA_LABELS
 ABSTRACT_HEADINGS: frozenset[str] = frozenset({"abstract", "摘要"})
 # `Block.extras` key holding a heading level computed by title re-levelling (spec §5.10); 0 is doc_title.
 TITLE_LEVEL_KEY = "title_level"
@@ -90,11 +90,21 @@ _NUMBER_SPACING = re.compile(r"\s+")
 
 @dataclass(frozen=True)
 class MarkdownOptions:
-    """Request flags that shape Markdown: `prettifyMarkdown`, `showFormulaNumber`, `markdownIgnoreLabels`."""
+    """Request flags that shape Markdown: `prettifyMarkdown`, `showFormulaNumber`, `markdownIgnoreLabels`, and
+    whether the blocks came from layout detection (without it the page is one block, read as text)."""
 
     prettify: bool = True
     show_formula_number: bool = False
     ignore_labels: frozenset[str] = frozenset(DEFAULT_MARKDOWN_IGNORE_LABELS)
+    layout_detection: bool = True
+
+
+def is_picture(block: Block, options: MarkdownOptions) -> bool:
+    """Whether Markdown shows the block as its crop (spec §5.8): image labels always, a seal found by layout
+    detection always (with its text under it when recognised), charts and formulas when nothing recognised them."""
+    if block.label == SEAL_LABEL:
+        return options.layout_detection
+    return block.label in IMAGE_LABELS or (block.label in PICTURE_WHEN_EMPTY_LABELS and not block.content.strip())
 
 
 def render_page(blocks: Sequence[Block], page_width: int, options: MarkdownOptions) -> str:
@@ -139,7 +149,7 @@ def render_block(
         raise ValueError(f"page_width must be positive, got {page_width}")
     label = block.label
     content = block.content
-    if label in IMAGE_LABELS or (label in PICTURE_WHEN_EMPTY_LABELS and not content.strip()):
+    if is_picture(block, options):
         return _render_picture(block, page_width, options)
     if label == FORMULA_NUMBER_LABEL or not content.strip():
         return ""
@@ -155,7 +165,8 @@ def render_block(
         return _NEWLINE_RUN.sub(HARD_LINE_BREAK, content.strip())
     if label == ALGORITHM_LABEL:
         return content.strip()
-    if label in CAPTION_LABELS:
+    # A seal read without layout detection (`promptLabel: seal`) is the page's text, shown like a caption.
+    if label in CAPTION_LABELS or label == SEAL_LABEL:
         return CENTER_DIV.format(content.strip()) if options.prettify else content.strip()
     if label in FORMULA_LABELS:
         return _render_formula(content, next_block, options)
@@ -167,9 +178,6 @@ def render_block(
             # Output with no data lines is no table; the chart stays visible as a bare picture.
             return _render_picture(replace(block, content=""), page_width, options)
         return _render_chart_table(rows, options.prettify)
-    if label == SEAL_LABEL:
-        # A recognised seal is still shown as a picture, with its text under it.
-        return _render_picture(block, page_width, options)
     # number, footnote, header, footer, aside_text and labels unknown to this table: plain text.
     return content.strip()
 

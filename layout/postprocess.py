@@ -20,8 +20,10 @@ MERGE_MODES: frozenset[str] = frozenset({"large", "small", "union"})
 FALLBACK_THRESHOLD = 0.5
 FALLBACK_UNCLIP_RATIO: tuple[float, float] = (1.0, 1.0)
 FALLBACK_MERGE_MODE = "union"
-# Labels that survive a heavy overlap with a box of another kind (spec §5.4 step 1).
+# Visual labels: a heavy overlap between a visual and a box of another label keeps both (spec §5.4 step 1),
+# except text over a table, which is the table's own cell text.
 OVERLAP_EXEMPT_LABELS: frozenset[str] = frozenset({"image", "table", "seal", "chart"})
+TABLE_LABEL = "table"
 LARGE_IMAGE_LABEL = "image"
 INLINE_FORMULA_LABEL = "inline_formula"
 DROPPED_BLOCK_LABEL = "reference"
@@ -254,8 +256,9 @@ def filter_overlaps(boxes: Sequence[LayoutBox], options: PostprocessOptions = DE
     Rules run one after another on the survivors of the previous one: `reference` boxes go; boxes thinner than
     `min_block_side` go; an `inline_formula` covering more than `inline_formula_overlap` of, or covered by, any other
     box goes (its text is read as part of that box); then, scanning pairs in order, of two boxes overlapping by more
-    than `overlap_drop_ratio` of the smaller one the smaller goes (the later one on equal areas) — unless exactly one
-    of them is an image/table/seal/chart, since a caption or text over a figure is separate content.
+    than `overlap_drop_ratio` of the smaller one the smaller goes (the later one on equal areas) — unless the two have
+    different labels, one of them an image/table/seal/chart, and they are not text over a table: text over a
+    figure is separate content, and a figure inside a table is absorbed by the table later (spec §5.4 step 4).
     """
     kept = [b for b in boxes if b.label != DROPPED_BLOCK_LABEL and _min_side(b.coordinate) >= options.min_block_side]
     kept = _drop_overlapping_inline_formulas(kept, options)
@@ -280,15 +283,18 @@ def _drop_overlapping_inline_formulas(boxes: Sequence[LayoutBox], options: Postp
 def _drop_smaller_of_overlapping_pairs(boxes: Sequence[LayoutBox], options: PostprocessOptions) -> list[LayoutBox]:
     dropped: set[int] = set()
     for i, j in combinations(range(len(boxes)), 2):
-        if i in dropped or j in dropped or _one_is_exempt(boxes[i], boxes[j]):
+        if i in dropped or j in dropped or _kept_together(boxes[i], boxes[j]):
             continue
         if overlap_of_smaller(boxes[i].coordinate, boxes[j].coordinate) > options.overlap_drop_ratio:
             dropped.add(_smaller_index(boxes, i, j))
     return [b for k, b in enumerate(boxes) if k not in dropped]
 
 
-def _one_is_exempt(a: LayoutBox, b: LayoutBox) -> bool:
-    return (a.label in OVERLAP_EXEMPT_LABELS) != (b.label in OVERLAP_EXEMPT_LABELS)
+def _kept_together(a: LayoutBox, b: LayoutBox) -> bool:
+    labels = {a.label, b.label}
+    if len(labels) == 1 or not labels & OVERLAP_EXEMPT_LABELS:
+        return False
+    return TABLE_LABEL not in labels or labels <= OVERLAP_EXEMPT_LABELS
 
 
 def _smaller_index(boxes: Sequence[LayoutBox], i: int, j: int) -> int:

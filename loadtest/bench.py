@@ -17,17 +17,15 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
 import cv2
-import httpx
 import pypdfium2 as pdfium
 import yaml
 
 from loadtest.direct import direct_pipeline
-from loadtest.runs import Run
+from loadtest.runs import Run, post_closed_loop
 from loadtest.service import REPO, running_service
 from serve.backends import RECOGNITION_BACKENDS, backend_class
 from serve.config import ServiceConfig
@@ -39,7 +37,6 @@ PDF_PAGES = [("docling_pdf/sources/2305.03393v1-pg9.pdf", 0), ("docling_pdf/sour
              ("docling_pdf/sources/amt_handbook_sample.pdf", 0), ("docling_pdf/sources/multi_page.pdf", 0)]
 IMAGE_PAGES = ["publaynet_examples/images/PMC4527132_00004.jpg", "publaynet_examples/images/PMC3654277_00006.jpg",
                "publaynet_examples/images/PMC5491943_00004.jpg", "publaynet_examples/images/PMC4954804_00001.jpg"]
-REQUEST_TIMEOUT_S = 600
 
 
 def load_pages() -> list[bytes]:
@@ -68,19 +65,7 @@ def run_direct(config: ServiceConfig, pages: list[bytes]) -> Run:
 
 def run_service(url: str, pages: list[bytes], in_flight: int) -> Run:
     payloads = [{"file": base64.b64encode(p).decode(), "fileType": 1, "visualize": False} for p in pages]
-
-    def one(payload: dict) -> float:
-        t0 = time.perf_counter()
-        response = client.post("/layout-parsing", json=payload)
-        response.raise_for_status()
-        return time.perf_counter() - t0
-
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client, ThreadPoolExecutor(in_flight) as pool:
-        list(pool.map(one, payloads[:in_flight]))  # warm-up
-        started = time.perf_counter()
-        latencies = list(pool.map(one, payloads))
-        wall = time.perf_counter() - started
-    return Run("service", in_flight, latencies, wall)
+    return post_closed_loop("service", f"{url}/layout-parsing", payloads, in_flight, warm_up=in_flight)
 
 
 def print_table(runs: list[Run], baseline: Run) -> None:

@@ -18,15 +18,13 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
-import httpx
 import numpy as np
 import yaml
 
-from loadtest.runs import Run
+from loadtest.runs import Run, post_closed_loop
 from loadtest.service import REPO, running_service
 from serve.backends.base import RecognitionOptions, Region
 from serve.backends.vllm_paddleocr_vl import VllmPaddleOcrVl
@@ -34,7 +32,6 @@ from serve.backends.vllm_paddleocr_vl import VllmPaddleOcrVl
 EVAL = REPO.parent / "shared" / "eval"
 CONFIG = REPO / "configs" / "vl-cpu-tiny.yaml"
 MAX_NEW_TOKENS = 32
-REQUEST_TIMEOUT_S = 600
 
 
 def region_images() -> list[bytes]:
@@ -67,16 +64,7 @@ async def _bare(backend: VllmPaddleOcrVl, images: list, concurrency: int) -> Run
 def run_service(url: str, pngs: list[bytes], concurrency: int) -> Run:
     payloads = [{"file": base64.b64encode(p).decode(), "fileType": 1, "useLayoutDetection": False,
                  "maxNewTokens": MAX_NEW_TOKENS, "visualize": False} for p in pngs]
-
-    def one(payload: dict) -> float:
-        t0 = time.perf_counter()
-        client.post("/layout-parsing", json=payload).raise_for_status()
-        return time.perf_counter() - t0
-
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client, ThreadPoolExecutor(concurrency) as pool:
-        started = time.perf_counter()
-        latencies = list(pool.map(one, payloads))
-    return Run("service", concurrency, latencies, time.perf_counter() - started)
+    return post_closed_loop("service", f"{url}/layout-parsing", payloads, concurrency)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,24 @@ def wait_healthy(health_url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 @contextmanager
+def running_process(command: list[str], health_url: str, log: Path, **popen: Any) -> Iterator[subprocess.Popen]:
+    """Starts `command` in its own process group (output to `log`), waits until `health_url` answers 200, and on
+    exit stops the whole group with SIGTERM, as an operator would (SIGKILL if it does not stop in time)."""
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen)
+    try:
+        wait_healthy(health_url, process, log)
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextmanager
 def running_service(
     workdir: Path,
     config: Path = REPO / "configs" / "local.yaml",
@@ -52,7 +70,7 @@ def running_service(
     deployment_overrides: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[str]:
     """Runs `ocrvl serve` on a free port with a copy of `config` (application args and per-deployment settings
-    overridden), yields its base URL, and stops it with SIGTERM as an operator would."""
+    overridden), yields its base URL, and stops it with SIGTERM."""
     raw = yaml.safe_load(config.read_text())
     application = raw["applications"][0]
     merge(application["args"], args_overrides or {})
@@ -61,24 +79,8 @@ def running_service(
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(raw))
     port = free_port()
-    log = workdir / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "serve.cli", "serve", "--config", str(config_path), "--port", str(port)],
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(f"{url}/health", process, log)
+    command = [sys.executable, "-m", "serve.cli", "serve", "--config", str(config_path), "--port", str(port)]
+    with running_process(command, f"{url}/health", workdir / "serve.log", cwd=REPO,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"}):
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()

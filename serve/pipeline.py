@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,7 +29,7 @@ from layout.postprocess import PostprocessOptions, filter_overlaps
 from layout.types import Block
 from layout.visualize import draw_layout
 from layout.vl_prompts import PROMPTS, pixel_budget
-from serve.backends.base import PageRecognition, RecognitionCapabilities, RecognitionOptions, Region
+from serve.backends.base import PageRecognition, RecognitionCapabilities, RecognitionOptions, Region, SpottingResult
 from serve.config import ServiceConfig
 from serve.layout_stage import LayoutRequest, LayoutResult
 from serve.protocol import LayoutParsingRequest
@@ -44,6 +44,16 @@ class RecognitionClient(Protocol):
     async def recognize(
         self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
     ) -> PageRecognition: ...
+
+
+@dataclass(frozen=True)
+class PageBlocks:
+    """A recognised page: its blocks in reading order, the figures tables absorbed (no longer blocks, still
+    pictures), and the spotting result when the page was read with that task."""
+
+    blocks: list[Block]
+    absorbed: list[Block]
+    spotting: SpottingResult | None
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,7 @@ class ParseOptions:
                 prettify=request.prettifyMarkdown,
                 show_formula_number=request.showFormulaNumber,
                 ignore_labels=frozenset(ignore),
+                layout_detection=use_layout,
             ),
             settings=settings,
             visualize=config.output.visualize if request.visualize is None else request.visualize,
@@ -227,31 +238,39 @@ class DocumentPipeline:
         recognized = await self._recognition.recognize(
             page, [Region(b.label, b.bbox) for b in blocks], options.recognition
         )
+        by_region = list(blocks)
         for block, content in zip(blocks, recognized.contents):
             block.content = content
         if recognized.group_leaders is not None:
             for block, leader in zip(blocks, recognized.group_leaders):
-                block.group_leader = blocks[leader]
+                block.group_leader = by_region[leader]
         if recognized.order is not None:
             blocks = [blocks[i] for i in recognized.order]
+        absorbed = [b for i, b in enumerate(by_region) if i in recognized.absorbed]
+        blocks = [b for b in blocks if b not in absorbed]
         if recognized.extra_regions:
             blocks += [Block(label=r.label, bbox=r.bbox, content=text) for r, text in recognized.extra_regions]
             blocks = reorder_geometrically(blocks, size)
         number_blocks(blocks, options.settings.markdown_ignore_labels)
-        return await asyncio.to_thread(self._page_result, original, page, blocks, layout, options)
+        return await asyncio.to_thread(
+            self._page_result, original, page, PageBlocks(blocks, absorbed, recognized.spotting), layout, options
+        )
 
     def _page_result(
-        self, original: np.ndarray, page: np.ndarray, blocks: list[Block], layout: LayoutResult, options: ParseOptions
+        self, original: np.ndarray, page: np.ndarray, parsed: PageBlocks, layout: LayoutResult, options: ParseOptions
     ) -> dict:
         width = page.shape[1]
         max_side = self._config.output.max_output_image_side
-        images = attach_pictures(page, blocks, max_side)
+        images = attach_pictures(page, parsed.blocks + parsed.absorbed, options.markdown, max_side)
         boxes = layout.boxes if options.use_layout_detection else None
+        pruned = pruned_result(
+            (width, page.shape[0]), options.settings, parsed.blocks, boxes, layout.angle, options.markdown
+        )
+        if parsed.spotting is not None:
+            pruned["spotting_res"] = asdict(parsed.spotting)
         result: dict[str, Any] = {
-            "prunedResult": pruned_result(
-                (width, page.shape[0]), options.settings, blocks, boxes, layout.angle, options.markdown
-            ),
-            "markdown": {"text": render_page(blocks, width, options.markdown)},
+            "prunedResult": pruned,
+            "markdown": {"text": render_page(parsed.blocks, width, options.markdown)},
         }
         if options.return_markdown_images:
             result["markdown"]["images"] = images

@@ -59,6 +59,14 @@ class RecognitionOptions:
     vlm_extra_args: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class SpottingResult:
+    """`spotting_res` of spec §3.4: a quadrilateral of page points and the text for each located text."""
+
+    rec_polys: list[list[tuple[int, int]]]
+    rec_texts: list[str]
+
+
 @dataclass
 class PageRecognition:
     """Recognition output for one page: one content string per requested region, plus regions the backend
@@ -72,6 +80,11 @@ class PageRecognition:
     # Reading order of the regions when the backend changed it (a merged group pulls its members together);
     # None keeps the order the regions came in.
     order: list[int] | None = None
+    # Regions a table absorbed (figures inside it, spec §5.4 step 4): the table's content shows them, so they
+    # leave the block list; their crops still belong in `markdown.images`.
+    absorbed: frozenset[int] = frozenset()
+    # Set when the page was read with the spotting task.
+    spotting: SpottingResult | None = None
 
 
 @dataclass(frozen=True)

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import asyncio
 from abc import abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
-from layout.crop import crop
+from layout.crop import crop, image_path_for
 from layout.types import Block
+from layout.vl_figures import figure_html, figures_in_table, paint_tokens, untokenize
 from layout.vl_image import resize_for_vlm, tighten_formula_crop, upscale_for_spotting
 from layout.vl_merge import merge_text_groups, stack_alignments, stack_crops
-from layout.vl_output import postprocess_output
-from layout.vl_prompts import FORMULA, PROMPTS, SPOTTING, pixel_budget, task_for_label, task_for_prompt_label
+from layout.vl_output import clean_output, parse_spotting, postprocess_output
+from layout.vl_prompts import FORMULA, PROMPTS, SPOTTING, TABLE, pixel_budget, task_for_label, task_for_prompt_label
 from serve.backends.base import (
     PageRecognition,
     RecognitionBackend,
+    SpottingResult,
     RecognitionCapabilities,
     RecognitionOptions,
     Region,
@@ -56,12 +58,24 @@ def sampling_for(task: str, options: RecognitionOptions, default_max_new_tokens:
 @dataclass(frozen=True)
 class EngineCall:
     """One VLM request: the regions it answers for (a merged text group has several), its task, the task's
-    prompt text (spec §5.5) and the image, already resized to the request's pixel budget."""
+    prompt text (spec §5.5) and the image, already resized to the request's pixel budget. A table's image may
+    carry figure tokens, mapped here to the regions they stand for (spec §5.4 step 4)."""
 
     region_indices: tuple[int, ...]
     task: str
     prompt: str
     image: Image.Image
+    figure_tokens: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    """The engine requests for one page, the regions' output order (merged groups can move a picture that sat
+    between group members to after the group, spec §5.4), and the figures tables absorbed."""
+
+    calls: list[EngineCall]
+    order: list[int]
+    absorbed: frozenset[int]
 
 
 def _tasks(regions: Sequence[Region], options: RecognitionOptions) -> list[str | None]:
@@ -78,17 +92,19 @@ def _tasks(regions: Sequence[Region], options: RecognitionOptions) -> list[str |
     ]
 
 
-def plan_calls(page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions) -> tuple[list[EngineCall], list[int]]:
-    """The engine requests for one page and the regions' output order (merged groups can move a picture that
-    sat between group members to after the group, spec §5.4)."""
+def plan_calls(page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions) -> PagePlan:
     tasks = _tasks(regions, options)
     blocks = [Block(label=r.label, bbox=r.bbox) for r in regions]
     groups = merge_text_groups(blocks) if options.merge_layout_blocks else [[i] for i in range(len(regions))]
+    labels = [r.label for r in regions]
+    boxes = [r.bbox for r in regions]
     calls = []
+    absorbed: set[int] = set()
     for group in groups:
         task = tasks[group[0]]
         if task is None:
             continue
+        tokens: Mapping[str, int] = {}
         if len(group) > 1:
             image = stack_crops([crop(page, blocks[i].bbox) for i in group], stack_alignments(blocks, group))
         else:
@@ -97,11 +113,16 @@ def plan_calls(page: np.ndarray, regions: Sequence[Region], options: Recognition
             image = tighten_formula_crop(image)
         elif task == SPOTTING:
             image = upscale_for_spotting(image)
+        elif task == TABLE and options.prompt_label is None:
+            figures = figures_in_table(boxes[group[0]], labels, boxes)
+            image = paint_tokens(image, boxes[group[0]], figures, boxes)
+            absorbed.update(figures.absorbed)
+            tokens = figures.tokens
         budget = pixel_budget(
             task, min_pixels=options.min_pixels, max_pixels=options.max_pixels, extra_args=options.vlm_extra_args
         )
-        calls.append(EngineCall(tuple(group), task, PROMPTS[task], resize_for_vlm(image, budget)))
-    return calls, [i for group in groups for i in group]
+        calls.append(EngineCall(tuple(group), task, PROMPTS[task], resize_for_vlm(image, budget), tokens))
+    return PagePlan(calls, [i for group in groups for i in group], frozenset(absorbed))
 
 
 class VlRecognitionBackend(RecognitionBackend):
@@ -113,16 +134,30 @@ class VlRecognitionBackend(RecognitionBackend):
     async def recognize(
         self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
     ) -> PageRecognition:
-        calls, order = await asyncio.to_thread(plan_calls, page, regions, options)
-        answers = await asyncio.gather(*(self.answer(call, options) for call in calls))
+        plan = await asyncio.to_thread(plan_calls, page, regions, options)
+        answers = await asyncio.gather(*(self.answer(call, options) for call in plan.calls))
         contents = [""] * len(regions)
         leaders = list(range(len(regions)))
-        for call, answer in zip(calls, answers):
+        spotting = None
+        for call, answer in zip(plan.calls, answers):
             first = call.region_indices[0]
-            contents[first] = postprocess_output(answer, task=call.task, label=regions[first].label)
+            label = regions[first].label
+            contents[first] = postprocess_output(answer, task=call.task, label=label)
+            if call.task == SPOTTING:
+                height, width = page.shape[:2]
+                spotting = SpottingResult(*parse_spotting(clean_output(answer, task=call.task, label=label), (width, height)))
             for member in call.region_indices[1:]:
                 leaders[member] = first
-        return PageRecognition(contents=contents, group_leaders=leaders, order=order)
+        for call in plan.calls:
+            if call.figure_tokens:
+                first = call.region_indices[0]
+                contents[first] = untokenize(contents[first], {
+                    token: figure_html(image_path_for(regions[i].label, regions[i].bbox), contents[i])
+                    for token, i in call.figure_tokens.items()
+                })
+        return PageRecognition(
+            contents=contents, group_leaders=leaders, order=plan.order, absorbed=plan.absorbed, spotting=spotting
+        )
 
     @abstractmethod
     async def answer(self, call: EngineCall, options: RecognitionOptions) -> str:

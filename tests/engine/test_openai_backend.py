@@ -3,46 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
 import numpy as np
 import pytest
 
+from loadtest.vlm_server import SERVED_MODEL_NAME as MODEL_NAME
+from loadtest.vlm_server import running_vllm_server
 from serve.backends.base import RecognitionOptions, Region
 from serve.backends.openai_vl import OpenAiVl, RecognitionServerError
 from serve.backends.vl_common import plan_calls
-from loadtest.service import wait_healthy
 from serve.cli import free_port
 from tests.tiny_models import build_tiny_paddleocr_vl
 
 pytestmark = pytest.mark.engine
-MODEL_NAME = "PaddleOCR-VL-0.9B"
 
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("vllm")
     model = build_tiny_paddleocr_vl(tmp_path_factory.mktemp("models") / "tiny-paddleocr-vl")
-    port = free_port()
-    log = tmp_path_factory.mktemp("vllm-server") / "server.log"
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-               "--served-model-name", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
-               "--max-model-len", "4096", "--kv-cache-memory-bytes", str(256 * 2**20), "--enforce-eager",
-               "--trust-request-mm-kwargs"]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(f"{url}/health", process, log)
-        yield f"{url}/v1"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+    with running_vllm_server(model, tmp_path_factory.mktemp("vllm-server")) as url:
+        yield url
 
 
 PAGE = np.full((600, 500, 3), 255, np.uint8)
@@ -66,7 +49,7 @@ def test_regions_are_read_through_the_server_and_pictures_are_not_sent(server_ur
 
 def test_request_body_carries_prompt_image_and_sampling_like_the_reference_client():
     backend = OpenAiVl({"base_url": "http://127.0.0.1:9/v1"}, threads=1)
-    [call], _ = plan_calls(PAGE, [REGIONS[1]], RecognitionOptions())
+    [call] = plan_calls(PAGE, [REGIONS[1]], RecognitionOptions()).calls
     body = backend.request_body(call, RecognitionOptions(temperature=0.3, top_p=0.9, repetition_penalty=1.1,
                                                          max_new_tokens=77))
     content = body["messages"][0]["content"]

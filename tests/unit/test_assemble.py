@@ -22,9 +22,17 @@ def test_pictures_and_empty_formulas_are_cropped_into_markdown_images():
     page = np.zeros((100, 100, 3), np.uint8)
     blocks = [Block("image", (0, 0, 50, 50)), Block("display_formula", (0, 60, 50, 80)),
               Block("display_formula", (0, 85, 50, 95), content="$$x$$"), Block("text", (60, 0, 90, 20), "t")]
-    images = attach_pictures(page, blocks, max_side=2000)
+    images = attach_pictures(page, blocks, MarkdownOptions(), max_side=2000)
     assert set(images) == {"imgs/img_in_image_box_0_0_50_50.jpg", "imgs/img_in_display_formula_box_0_60_50_80.jpg"}
     assert blocks[0].image_path in images and blocks[2].image_path is None
+
+
+def test_a_recognised_seal_keeps_its_crop_unless_it_is_the_whole_page_read_without_layout():
+    page = np.zeros((100, 100, 3), np.uint8)
+    seal = Block("seal", (0, 0, 50, 50), content="ACME Ltd")
+    assert set(attach_pictures(page, [seal], MarkdownOptions(), max_side=2000)) == {"imgs/img_in_seal_box_0_0_50_50.jpg"}
+    whole_page = Block("seal", (0, 0, 100, 100), content="ACME Ltd")
+    assert attach_pictures(page, [whole_page], MarkdownOptions(layout_detection=False), max_side=2000) == {}
 
 
 def test_pruned_result_has_the_contract_keys_and_keeps_nulls():

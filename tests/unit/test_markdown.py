@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from layout.markdown import MarkdownOptions, format_block_content, render_block, render_page
@@ -182,6 +184,13 @@ def test_unrecognised_chart_seal_and_formula_are_kept_as_pictures(label: str) ->
 def test_recognised_seal_shows_picture_and_text() -> None:
     b = picture("seal", "ACME Ltd", bbox=(0, 0, 250, 10))
     assert render_block(b, PAGE_WIDTH, PLAIN) == "![](imgs/img_in_seal_box_0_0_250_10.jpg)\n\nACME Ltd"
+
+
+def test_seal_read_without_layout_detection_is_text() -> None:
+    b = picture("seal", "ACME Ltd", bbox=(0, 0, 250, 10))
+    assert render_block(b, PAGE_WIDTH, replace(PLAIN, layout_detection=False)) == "ACME Ltd"
+    pretty = MarkdownOptions(layout_detection=False)
+    assert render_block(b, PAGE_WIDTH, pretty) == '<div style="text-align: center;">ACME Ltd</div>'
 
 
 def test_recognised_chart_is_an_html_table_with_the_first_line_as_head() -> None:

@@ -253,14 +253,25 @@ def test_filter_overlaps_drops_the_smaller_of_a_heavily_overlapping_pair() -> No
     assert labels(found) == ["paragraph_title"]
 
 
-def test_filter_overlaps_keeps_both_when_exactly_one_is_a_visual() -> None:
+def test_filter_overlaps_keeps_text_over_a_figure() -> None:
     found = filter_overlaps([box("image", (0, 0, 500, 500)), box("text", (100, 100, 200, 200))])
     assert labels(found) == ["image", "text"]
 
 
-def test_filter_overlaps_drops_the_smaller_of_two_visuals() -> None:
-    found = filter_overlaps([box("table", (0, 0, 500, 500)), box("chart", (100, 100, 200, 200))])
+def test_filter_overlaps_drops_text_inside_a_table() -> None:
+    found = filter_overlaps([box("table", (0, 0, 500, 500)), box("text", (100, 100, 200, 200))])
     assert labels(found) == ["table"]
+
+
+@pytest.mark.parametrize("inner", ["image", "seal", "chart"])
+def test_filter_overlaps_keeps_a_visual_inside_a_table_for_the_table_to_absorb(inner: str) -> None:
+    found = filter_overlaps([box("table", (0, 0, 500, 500)), box(inner, (100, 100, 200, 200))])
+    assert labels(found) == ["table", inner]
+
+
+def test_filter_overlaps_drops_the_smaller_of_two_boxes_of_one_visual_label() -> None:
+    found = filter_overlaps([box("image", (0, 0, 500, 500)), box("image", (100, 100, 200, 200))])
+    assert labels(found) == ["image"]
 
 
 def test_filter_overlaps_keeps_moderate_overlaps_and_the_input_order() -> None:

@@ -1,0 +1,83 @@
+"""How a VL backend turns the model's answers into a page's recognition: figure tokens in tables replaced by
+the figures, absorbed figures reported, spotting located, and what the page result makes of that. The answers are scripted here because the tiny real
+model (tests/engine) answers gibberish; everything but the model is the production code."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from layout.postprocess import LayoutBox
+from serve.backends.base import RecognitionOptions, Region, SpottingResult
+from serve.backends.vl_common import EngineCall, VlRecognitionBackend
+from serve.config import ServiceConfig
+from serve.layout_stage import LayoutRequest, LayoutResult
+from serve.pipeline import DocumentPipeline, ParseOptions
+from serve.protocol import LayoutParsingRequest
+
+PAGE = np.full((1000, 800, 3), 255, np.uint8)
+
+
+class ScriptedVl(VlRecognitionBackend):
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+
+    async def answer(self, call: EngineCall, options: RecognitionOptions) -> str:
+        return self.answers[call.task]
+
+
+def _recognize(backend, regions, **options):
+    return asyncio.run(backend.recognize(PAGE, regions, RecognitionOptions(**options)))
+
+
+def test_a_figure_token_in_the_table_answer_becomes_the_figure_with_its_text():
+    backend = ScriptedVl({"table": "<fcel>[F2]<fcel>price<nl>", "ocr": "logo text"})
+    regions = [Region("table", (100, 100, 700, 500)), Region("image", (120, 120, 300, 300)),
+               Region("text", (100, 600, 700, 700))]
+    page = _recognize(backend, regions, use_ocr_for_image_block=True)
+    assert page.absorbed == {1}
+    assert page.contents[0] == ('<table><tr><td><img src="imgs/img_in_image_box_120_120_300_300.jpg" alt="Image" />'
+                                "\n\nlogo text\n\n</td><td>price</td></tr></table>")
+
+
+def test_a_spotting_page_reports_where_each_text_is():
+    loc = "<|LOC_100|><|LOC_100|><|LOC_500|><|LOC_100|><|LOC_500|><|LOC_200|><|LOC_100|><|LOC_200|>"
+    backend = ScriptedVl({"spotting": f"Hello{loc}"})
+    page = _recognize(backend, [Region("spotting", (0, 0, 800, 1000))], prompt_label="spotting")
+    assert page.contents == ["Hello"]
+    assert page.spotting == SpottingResult(rec_polys=[[(80, 100), (400, 100), (400, 200), (80, 200)]],
+                                           rec_texts=["Hello"])
+
+
+class FixedLayout:
+    """The layout stage's answer fixed by hand, so the page holds a table with a picture inside it."""
+
+    def __init__(self, boxes: list[LayoutBox]) -> None:
+        self.boxes = boxes
+
+    async def detect(self, page: np.ndarray, request: LayoutRequest) -> LayoutResult:
+        return LayoutResult(angle=None, boxes=self.boxes)
+
+
+def _parse_page(backend, boxes, **request):
+    config = ServiceConfig()
+    pipeline = DocumentPipeline(config, FixedLayout(boxes), backend)
+    options = ParseOptions.from_request(LayoutParsingRequest(file="x", visualize=False, **request), config,
+                                        backend.capabilities)
+    return asyncio.run(pipeline.parse_page(PAGE, options))
+
+
+def test_an_absorbed_figure_leaves_the_block_list_but_keeps_its_picture():
+    boxes = [LayoutBox(21, "table", 0.9, (100, 100, 700, 500), 1), LayoutBox(14, "image", 0.9, (120, 120, 300, 300), None)]
+    page = _parse_page(ScriptedVl({"table": "<fcel>[F2]<fcel>price<nl>"}), boxes)
+    assert [b["block_label"] for b in page["prunedResult"]["parsing_res_list"]] == ["table"]
+    assert list(page["markdown"]["images"]) == ["imgs/img_in_image_box_120_120_300_300.jpg"]
+    assert '<img src="imgs/img_in_image_box_120_120_300_300.jpg" alt="Image" />' in page["markdown"]["text"]
+
+
+def test_a_spotting_page_carries_spotting_res():
+    loc = "<|LOC_0|><|LOC_0|><|LOC_1000|><|LOC_1000|>"
+    page = _parse_page(ScriptedVl({"spotting": f"Hi{loc}"}), [], useLayoutDetection=False, promptLabel="spotting")
+    assert page["prunedResult"]["spotting_res"] == {"rec_polys": [[(0, 0), (800, 0), (800, 1000), (0, 1000)]],
+                                                    "rec_texts": ["Hi"]}
