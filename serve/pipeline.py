@@ -17,9 +17,9 @@ from layout.assemble import (
     PageSettings,
     attach_pictures,
     blocks_from_boxes,
+    insert_in_reading_order,
     number_blocks,
     pruned_result,
-    reorder_geometrically,
 )
 from layout.crop import encode_jpeg_base64, rotate_page
 from layout.decode import Document, InputError, data_info, decode_base64, open_document
@@ -249,8 +249,8 @@ class DocumentPipeline:
         absorbed = [b for i, b in enumerate(by_region) if i in recognized.absorbed]
         blocks = [b for b in blocks if b not in absorbed]
         if recognized.extra_regions:
-            blocks += [Block(label=r.label, bbox=r.bbox, content=text) for r, text in recognized.extra_regions]
-            blocks = reorder_geometrically(blocks, size)
+            extras = [Block(label=r.label, bbox=r.bbox, content=text) for r, text in recognized.extra_regions]
+            blocks = insert_in_reading_order(blocks, extras, size)
         number_blocks(blocks, options.settings.markdown_ignore_labels)
         return await asyncio.to_thread(
             self._page_result, original, page, PageBlocks(blocks, absorbed, recognized.spotting), layout, options

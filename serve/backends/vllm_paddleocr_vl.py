@@ -11,13 +11,13 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from layout.vl_image import PATCH_FACTOR
 from serve.backends.base import RecognitionOptions
+from serve.backends.checkpoints import resolve_model
 from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, EngineCall, VlRecognitionBackend, sampling_for
 
 # PaddleOCR-VL-0.9B's chat format (spec §5.6); VL-1.5/1.6 end with "Assistant:\n" — set it in the config.
@@ -28,7 +28,6 @@ DEFAULT_PROMPT_TEMPLATE = "<|begin_of_sentence|>User: <|IMAGE_START|><|IMAGE_PLA
 PROCESSOR_MIN_PIXELS = PATCH_FACTOR * PATCH_FACTOR
 PROCESSOR_MAX_PIXELS = 2_822_400
 SHUTDOWN_TIMEOUT_S = 20.0
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 class VllmPaddleOcrVlOptions(BaseModel):
@@ -42,13 +41,6 @@ class VllmPaddleOcrVlOptions(BaseModel):
     # Passed to vllm.AsyncEngineArgs unchanged: max_model_len, max_num_seqs, max_num_batched_tokens,
     # gpu_memory_utilization, kv_cache_memory_bytes, enforce_eager, dtype, ...
     engine_args: dict[str, Any] = Field(default_factory=dict)
-
-
-def resolve_model(model: str) -> str:
-    """A directory under the project wins over a hub id of the same spelling; replicas run in Ray's working
-    directory, not the operator's, so relative paths need an anchor."""
-    local = PROJECT_DIR / model
-    return str(local) if local.is_dir() else model
 
 
 @dataclass

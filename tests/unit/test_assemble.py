@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from layout.assemble import PageSettings, attach_pictures, number_blocks, pruned_result, reorder_geometrically
+from layout.assemble import (
+    PageSettings,
+    attach_pictures,
+    insert_in_reading_order,
+    number_blocks,
+    pruned_result,
+    reorder_geometrically,
+)
 from layout.markdown import MarkdownOptions
 from layout.postprocess import LayoutBox
 from layout.types import Block
@@ -54,3 +61,12 @@ def test_geometric_reorder_reads_columns_left_then_right():
     left_high = Block("text", (0, 0, 200, 100))
     ordered = reorder_geometrically([right, left_low, left_high], (500, 300))
     assert ordered == [left_high, left_low, right]
+
+
+def test_extra_blocks_slot_into_an_order_without_changing_it():
+    # The layout model reads the right column first; geometry alone would start on the left.
+    right, left = Block("text", (260, 10, 490, 100)), Block("text", (10, 10, 240, 100))
+    stray_under_left = Block("text", (10, 120, 240, 140), "stray")
+    ordered = insert_in_reading_order([right, left], [stray_under_left], (500, 300))
+    assert ordered == [right, left, stray_under_left]
+    assert insert_in_reading_order([right, left], [], (500, 300)) == [right, left]
