@@ -1,8 +1,7 @@
 """Benchmark: this service vs the reference server (PaddleX 3.7.2 `paddlex --serve`, PaddleOCR-VL pipeline) and vs
 the bare vLLM server both of them send their VLM requests to.
 
-    python3 -m venv var/refvenv && var/refvenv/bin/pip install paddlepaddle==3.3.1 \\
-        "paddlex[serving]==3.7.2" "paddleocr[doc-parser]==3.7.0"        # once; about 1.7 GB
+    bash scripts/setup_reference.sh          # PaddleX 3.7.2 in var/refvenv (the test setup does it too)
     .venv/bin/python -m loadtest.bench_reference
 
 One vLLM OpenAI server hosts the tiny PaddleOCR-VL. The reference server runs the shipped PaddleOCR-VL pipeline
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-venv", type=Path, default=REFERENCE_VENV)
     args = parser.parse_args(argv)
     if not (args.reference_venv / "bin" / "paddlex").exists():
-        print(f"no PaddleX in {args.reference_venv}; see this module's docstring", file=sys.stderr)
+        print(f"no PaddleX in {args.reference_venv}: run bash scripts/setup_reference.sh", file=sys.stderr)
         return 2
 
     png = page_png()
