@@ -31,12 +31,18 @@ class PaddleX:
         return answer["result"]
 
 
-@pytest.fixture(scope="session")
-def paddlex() -> Iterator[PaddleX]:
+def require_reference_venv() -> Path:
+    """The reference venv's Python; skips the test where it was not built, but fails in CI, which builds it."""
     if not REFERENCE_PYTHON.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{REFERENCE_PYTHON} missing: scripts/setup_reference.sh should have built it")
         pytest.skip("no PaddleX reference venv (bash scripts/setup_reference.sh)")
+    return REFERENCE_PYTHON
+
+
+@pytest.fixture(scope="session")
+def paddlex() -> Iterator[PaddleX]:
+    require_reference_venv()
     process = subprocess.Popen(
         [str(REFERENCE_PYTHON), str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK": "True"},

@@ -15,28 +15,20 @@ import pypdfium2 as pdfium
 import pytest
 
 from loadtest.bench_reference import running_reference
-from loadtest.service import REPO, running_service
-from loadtest.vlm_server import running_vllm_server
-from tests.oracle.conftest import REFERENCE_PYTHON
+from tests.oracle.conftest import require_reference_venv
 from tests.service.conftest import b64, report_png
-from tests.tiny_models import build_tiny_paddleocr_vl
 
 pytestmark = pytest.mark.service
 
 
 @pytest.fixture(scope="module")
-def servers(paddlex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    pytest.importorskip("vllm")
-    workdir = tmp_path_factory.mktemp("reference-servers")
-    model = build_tiny_paddleocr_vl(workdir / "tiny-paddleocr-vl")
+def servers(external) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    reference_python = require_reference_venv()
     with ExitStack() as stack:
-        vlm = stack.enter_context(running_vllm_server(model, workdir))
-        reference = stack.enter_context(running_reference(REFERENCE_PYTHON.parents[1], vlm, workdir))
-        ours = stack.enter_context(running_service(
-            workdir, REPO / "configs" / "vl-external.yaml",
-            args_overrides={"recognition": {"backend_options": {"base_url": vlm}}}))
+        reference = stack.enter_context(running_reference(reference_python.parents[1], external.vlm_url,
+                                                          external.workdir))
         yield (stack.enter_context(httpx.Client(base_url=reference, timeout=300)),
-               stack.enter_context(httpx.Client(base_url=ours, timeout=300)))
+               stack.enter_context(httpx.Client(base_url=external.service_url, timeout=300)))
 
 
 def _both(servers, body: dict) -> tuple[httpx.Response, httpx.Response]:
