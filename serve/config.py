@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 from layout.decode import DecodeLimits
 from layout.postprocess import PostprocessOptions
@@ -118,3 +118,14 @@ class ServiceConfig(_Strict):
     recognition: RecognitionConfig = RecognitionConfig()
     output: OutputConfig = OutputConfig()
     pipeline: PipelineConfig = PipelineConfig()
+
+    @model_validator(mode="after")
+    def _backends_exist_and_accept_their_options(self) -> ServiceConfig:
+        # Importing a backend module is cheap (models load in the replica), so a misspelt backend or option
+        # fails here, when the application is built, rather than in a replica after start-up.
+        from serve.backends import LAYOUT_BACKENDS, ORIENTATION_BACKENDS, RECOGNITION_BACKENDS, validate_options
+
+        validate_options(LAYOUT_BACKENDS, self.layout.backend, self.layout.backend_options)
+        validate_options(ORIENTATION_BACKENDS, self.layout.orientation_backend, self.layout.orientation_options)
+        validate_options(RECOGNITION_BACKENDS, self.recognition.backend, self.recognition.backend_options)
+        return self

@@ -32,6 +32,11 @@ def backend_class(registry: dict[str, str], name: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+def validate_options(registry: dict[str, str], name: str, options: dict[str, Any]) -> None:
+    """Raises (pydantic's ValidationError, or ValueError for an unknown name) when `options` do not fit the backend."""
+    backend_class(registry, name).options_model.model_validate(options)
+
+
 def load_backend(
     registry: dict[str, str], base: type[BackendT], name: str, options: dict[str, Any], threads: int
 ) -> BackendT:

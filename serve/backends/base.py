@@ -8,12 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel
 
 from layout.types import Detection
 
 
 class LayoutBackend(ABC):
     """Finds labelled regions on page images (BGR uint8), in the PP-DocLayoutV2 vocabulary."""
+
+    # The backend's `backend_options`, validated when the config is loaded, so a typo fails the deploy.
+    options_model: ClassVar[type[BaseModel]]
 
     # True when the model predicts reading order itself (Detection.model_order set); otherwise the
     # pipeline orders regions geometrically.
@@ -25,6 +29,8 @@ class LayoutBackend(ABC):
 
 
 class OrientationBackend(ABC):
+    options_model: ClassVar[type[BaseModel]]
+
     @abstractmethod
     def classify(self, image: np.ndarray) -> int:
         """Clockwise rotation of the page content: 0, 90, 180 or 270; `layout.crop.rotate_page(image, angle)`
@@ -100,6 +106,7 @@ class RecognitionBackend(ABC):
     worker thread, an engine with continuous batching takes every region of every page at once."""
 
     capabilities: ClassVar[RecognitionCapabilities] = RecognitionCapabilities()
+    options_model: ClassVar[type[BaseModel]]
 
     @abstractmethod
     async def recognize(

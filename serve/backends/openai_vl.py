@@ -50,6 +50,8 @@ class RecognitionServerError(RuntimeError):
 
 
 class OpenAiVl(VlRecognitionBackend):
+    options_model = OpenAiVlOptions
+
     def __init__(self, options: dict, threads: int) -> None:
         self._opts = OpenAiVlOptions(**options)
         headers = {"Authorization": f"Bearer {self._opts.api_key}"} if self._opts.api_key else None

@@ -41,6 +41,8 @@ def input_size(checkpoint: str) -> tuple[int, int]:
 
 
 class PpDocLayoutV2(LayoutBackend):
+    options_model = PpDocLayoutOptions
+
     has_reading_order = True
 
     def __init__(self, options: dict, threads: int) -> None:

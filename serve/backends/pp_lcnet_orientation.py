@@ -17,6 +17,8 @@ ANGLES = frozenset({0, 90, 180, 270})
 
 
 class PpLcnetOrientation(OrientationBackend):
+    options_model = TorchModelOptions
+
     def __init__(self, options: dict, threads: int) -> None:
         self._opts = TorchModelOptions(**options)
         self._model = load_pretrained("AutoModelForImageClassification", self._opts, threads)

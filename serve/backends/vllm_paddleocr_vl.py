@@ -71,6 +71,8 @@ def _batch_stats_logger(stats: BatchStats):
 
 
 class VllmPaddleOcrVl(VlRecognitionBackend):
+    options_model = VllmPaddleOcrVlOptions
+
 
     def __init__(self, options: dict, threads: int) -> None:
         from vllm import AsyncEngineArgs

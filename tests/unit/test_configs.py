@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 from ray.serve.schema import ServeDeploySchema
 
 from serve.backends import LAYOUT_BACKENDS, RECOGNITION_BACKENDS
@@ -25,3 +26,14 @@ def test_config_validates_as_serve_schema_and_service_config(path):
         assert config.recognition.backend in RECOGNITION_BACKENDS
         named = {d["name"] for d in raw["applications"][0]["deployments"]}
         assert named == {"Ingress", "LayoutStage", "RecognitionStage"}
+
+
+def test_a_misspelt_backend_option_fails_when_the_config_is_loaded():
+    with pytest.raises(ValidationError, match="modle_name"):
+        ServiceConfig.model_validate({"recognition": {"backend": "openai_vl",
+                                                      "backend_options": {"base_url": "http://vlm/v1", "modle_name": "x"}}})
+
+
+def test_an_unknown_backend_fails_when_the_config_is_loaded():
+    with pytest.raises(ValidationError, match="unknown backend 'pp_doclayout_v9'"):
+        ServiceConfig.model_validate({"layout": {"backend": "pp_doclayout_v9"}})
