@@ -15,7 +15,7 @@ from layout.reading_order import assign_reading_order
 from layout.types import Block, Detection
 
 def blocks_from_boxes(boxes: Iterable[LayoutBox]) -> list[Block]:
-    return [Block(label=box.label, bbox=box.coordinate) for box in boxes]
+    return [Block(label=box.label, bbox=box.coordinate, polygon=box.polygon_points) for box in boxes]
 
 
 def reorder_geometrically(blocks: Sequence[Block], page_size: tuple[int, int]) -> list[Block]:
@@ -72,7 +72,8 @@ def attach_pictures(
     for block in blocks:
         if is_picture(block, markdown):
             block.image_path = image_path_for(block.label, block.bbox)
-            images[block.image_path] = encode_jpeg_base64(crop(page, block.bbox), max_side=max_side)
+            picture = crop(page, block.bbox, block.polygon)
+            images[block.image_path] = encode_jpeg_base64(picture, max_side=max_side)
     return images
 
 
@@ -122,7 +123,7 @@ def _block_json(block: Block, blocks: Sequence[Block], page_width: int, formatte
     if formatted:
         following = blocks[block.block_id + 1] if block.block_id + 1 < len(blocks) else None
         content = format_block_content(block, page_width, markdown, next_block=following)
-    return {
+    result = {
         "block_label": block.label,
         "block_content": content,
         "block_bbox": list(block.bbox),
@@ -130,14 +131,20 @@ def _block_json(block: Block, blocks: Sequence[Block], page_width: int, formatte
         "block_order": block.block_order,
         "group_id": block.group_id,
     }
+    if block.polygon is not None:
+        result["block_polygon_points"] = [list(point) for point in block.polygon]
+    return result
 
 
 def _box_json(box: LayoutBox) -> dict:
-    return {
+    result = {
         "cls_id": box.cls_id,
         "label": box.label,
         "score": round(box.score, 6),
         "coordinate": list(box.coordinate),
         "order": box.order,
     }
+    if box.polygon_points is not None:
+        result["polygon_points"] = [list(point) for point in box.polygon_points]
+    return result
 

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from layout.polygons import white_outside
+from layout.types import Polygon
+
 # Response images are downscaled to fit this square (`Serving.extra.max_output_img_size`, spec §3.3, §5.8).
 DEFAULT_MAX_SIDE = 2000
 # OpenCV's own JPEG default. Response images are for people to look at, so they keep more detail than the
@@ -32,8 +35,9 @@ def _int_box(bbox: Sequence[float]) -> tuple[int, int, int, int]:
     return x1, y1, x2, y2
 
 
-def crop(image: np.ndarray, bbox: Sequence[float]) -> np.ndarray:
-    """Return the axis-aligned region `bbox` = (x1, y1, x2, y2) of `image`, as an independent copy.
+def crop(image: np.ndarray, bbox: Sequence[float], outline: Polygon | None = None) -> np.ndarray:
+    """Return the axis-aligned region `bbox` = (x1, y1, x2, y2) of `image`, as an independent copy; with an
+    `outline` (page points), everything outside it is painted white.
 
     Coordinates are truncated to int and clipped to the image, with no padding (spec §5.4 step 2).
     The result is a copy because callers paint on crops (white-out of figures inside tables, §5.4 step 4)
@@ -48,7 +52,8 @@ def crop(image: np.ndarray, bbox: Sequence[float]) -> np.ndarray:
     top, bottom = max(0, y1), min(height, y2)
     if right <= left or bottom <= top:
         raise ValueError(f"bbox {tuple(bbox)} is empty inside a {width}x{height} image")
-    return image[top:bottom, left:right].copy()
+    region = image[top:bottom, left:right]
+    return region.copy() if outline is None else white_outside(region, outline, (left, top))
 
 
 def image_path_for(label: str, bbox: Sequence[float]) -> str:

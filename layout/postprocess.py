@@ -13,7 +13,8 @@ from itertools import combinations
 from types import MappingProxyType
 
 from layout.labels import DEFAULT_MERGE_MODES, DEFAULT_THRESHOLDS, FORMULA_LABELS, SKIP_ORDER_LABELS
-from layout.types import BBox, Detection
+from layout.polygons import SHAPE_MODES, shaped_outline
+from layout.types import BBox, Detection, Polygon
 
 MERGE_MODES: frozenset[str] = frozenset({"large", "small", "union"})
 # What a class left out of a per-class request object gets (upstream's fall-backs, spec §5.3).
@@ -54,8 +55,12 @@ class PostprocessOptions:
     min_block_side: int = 6
     overlap_drop_ratio: float = 0.7
     inline_formula_overlap: float = 0.5
+    # `layoutShapeMode`: how outlines of a model with masks are reported (spec §2).
+    shape_mode: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.shape_mode not in SHAPE_MODES:
+            raise ValueError(f"unknown shape mode {self.shape_mode!r}; expected one of {SHAPE_MODES}")
         modes = self.merge_mode.values() if isinstance(self.merge_mode, Mapping) else [self.merge_mode]
         unknown = sorted(set(modes) - MERGE_MODES)
         if unknown:
@@ -91,6 +96,8 @@ class LayoutBox:
     score: float
     coordinate: Coordinate
     order: int | None
+    # `polygon_points`: only from a model with masks, and only when the shape mode is not "rect".
+    polygon_points: Polygon | None = None
 
 
 # --- geometry -------------------------------------------------------------------------------------------------
@@ -231,7 +238,10 @@ def _to_layout_box(d: Detection, page_size: tuple[int, int], options: Postproces
     coordinate = clip_to_page(unclip(d.bbox, options.unclip_for(d.cls_id)), page_size)
     if coordinate is None:
         return None
-    return LayoutBox(cls_id=d.cls_id, label=d.label, score=d.score, coordinate=coordinate, order=None)
+    polygon = None
+    if d.polygon is not None and options.shape_mode != "rect":
+        polygon = shaped_outline(d.polygon, coordinate, options.shape_mode)
+    return LayoutBox(d.cls_id, d.label, d.score, coordinate, order=None, polygon_points=polygon)
 
 
 def number_orders(boxes: Sequence[LayoutBox]) -> list[LayoutBox]:

@@ -10,6 +10,7 @@ Raw outputs, per image (the model's `forward`, spec §5.3):
 * `boxes` (Q, 4): centre x, centre y, width, height, normalised to 0..1 of the (resized) input.
 * `order_logits` (Q, Q): pairwise "query i reads before query j" logits of the reading-order head, for the
   same queries in the same order.
+* PP-DocLayoutV3 only, `masks` (Q, h, w): instance-mask logits over the whole input, at a quarter of its size.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from layout.polygons import mask_outline
 from layout.types import Detection
 
 # The input square of both published checkpoints (`preprocessor_config.json` size 800×800, no aspect kept).
@@ -64,8 +66,10 @@ def decode(
     page_size: tuple[int, int],
     labels: Sequence[str],
     min_score: float,
+    masks: np.ndarray | None = None,
 ) -> list[Detection]:
-    """Detections of one page, in page pixels, best-first, with the model's reading rank as `model_order`.
+    """Detections of one page, in page pixels, best-first, with the model's reading rank as `model_order` and,
+    given `masks`, the region's outline as `polygon`.
 
     As in RT-DETR's own post-processing, the top Q (query, class) pairs by score are candidates, so a query may
     yield two classes; pairs under `min_score` (the lowest threshold any class may be given) are dropped here,
@@ -86,6 +90,7 @@ def decode(
         if score < min_score:
             break
         query, cls_id = divmod(int(index), num_classes)
-        x1, y1, x2, y2 = (float(v) for v in corners[query])
-        detections.append(Detection(cls_id, labels[cls_id], score, (x1, y1, x2, y2), model_order=float(ranks[query])))
+        box = tuple(float(v) for v in corners[query])
+        outline = None if masks is None else mask_outline(masks[query], box, page_size)
+        detections.append(Detection(cls_id, labels[cls_id], score, box, float(ranks[query]), outline))
     return detections

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 BBox = tuple[float, float, float, float]  # x1, y1, x2, y2
+Polygon = tuple[tuple[int, int], ...]  # page points, clockwise from the top-left one
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,8 @@ class Detection:
     bbox: BBox
     # Reading-order rank from a model with an order head (PP-DocLayoutV2); None when the model has none.
     model_order: float | None = None
+    # The region's outline from a model with instance masks (PP-DocLayoutV3); None for box-only models.
+    polygon: Polygon | None = None
 
 
 @dataclass
@@ -29,6 +32,8 @@ class Block:
     block_id: int = 0
     block_order: int | None = None
     group_id: int = 0
+    # Outline to report as `block_polygon_points` (PP-DocLayoutV3, shape mode other than rect).
+    polygon: Polygon | None = None
     # Base64 JPEG crop for image-like blocks that Markdown shows as pictures, keyed by its `imgs/...` path.
     image_path: str | None = None
     # First block of the group this block was recognised with (VL text merging); None: its own group.

@@ -83,6 +83,7 @@ class ParseOptions:
             nms=defaults.nms if request.layoutNms is None else request.layoutNms,
             unclip_ratio=_per_class_or_scalar(request.layoutUnclipRatio, defaults.unclip_ratio),
             merge_mode=_per_class_or_scalar(request.layoutMergeBboxesMode, defaults.merge_mode),
+            shape_mode=request.layoutShapeMode,
         )
         ignore = (
             list(DEFAULT_MARKDOWN_IGNORE_LABELS) if request.markdownIgnoreLabels is None else request.markdownIgnoreLabels
@@ -236,7 +237,7 @@ class DocumentPipeline:
         else:
             blocks = [Block(label=options.recognition.prompt_label or "ocr", bbox=(0, 0, size[0], size[1]))]
         recognized = await self._recognition.recognize(
-            page, [Region(b.label, b.bbox) for b in blocks], options.recognition
+            page, [Region(b.label, b.bbox, b.polygon) for b in blocks], options.recognition
         )
         by_region = list(blocks)
         for block, content in zip(blocks, recognized.contents):

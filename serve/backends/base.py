@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel
 
-from layout.types import Detection
+from layout.types import Detection, Polygon
 
 
 class LayoutBackend(ABC):
@@ -43,6 +43,8 @@ class Region:
 
     label: str
     bbox: tuple[int, int, int, int]
+    # Its outline when the layout model gives one; the crop is white outside it (spec §5.4 step 2).
+    polygon: Polygon | None = None
 
 
 @dataclass(frozen=True)

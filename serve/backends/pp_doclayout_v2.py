@@ -58,20 +58,25 @@ class PpDocLayoutV2(LayoutBackend):
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         outputs = self._forward(preprocess(images, self._size))
+        masks = outputs.get("masks")
         return [
             decode(
                 outputs["logits"][i], outputs["boxes"][i], outputs["order_logits"][i],
                 (image.shape[1], image.shape[0]), PP_DOCLAYOUT_LABELS, self._opts.candidate_threshold,
+                masks=None if masks is None else masks[i],
             )
             for i, image in enumerate(images)
         ]
 
-    def _forward(self, batch: np.ndarray) -> dict[str, Any]:
+    def _forward(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
         pixels = torch.from_numpy(batch).to(self._opts.device, self._model.dtype)
         with torch.inference_mode():
-            out = self._model(pixel_values=pixels)
+            return self._arrays(self._model(pixel_values=pixels))
+
+    def _arrays(self, out: Any) -> dict[str, np.ndarray]:
+        """The model output fields `layout.pp_doclayout.decode` reads, as NumPy arrays."""
         return {
             "logits": out.logits.float().cpu().numpy(),
             "boxes": out.pred_boxes.float().cpu().numpy(),

@@ -106,9 +106,9 @@ def plan_calls(page: np.ndarray, regions: Sequence[Region], options: Recognition
             continue
         tokens: Mapping[str, int] = {}
         if len(group) > 1:
-            image = stack_crops([crop(page, blocks[i].bbox) for i in group], stack_alignments(blocks, group))
+            image = stack_crops([crop(page, regions[i].bbox, regions[i].polygon) for i in group], stack_alignments(blocks, group))
         else:
-            image = crop(page, blocks[group[0]].bbox)
+            image = crop(page, regions[group[0]].bbox, regions[group[0]].polygon)
         if task == FORMULA:
             image = tighten_formula_crop(image)
         elif task == SPOTTING:

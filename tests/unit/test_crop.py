@@ -128,3 +128,11 @@ def test_rotate_page_returns_a_new_array_even_at_zero() -> None:
 def test_rotate_page_rejects_non_right_angles() -> None:
     with pytest.raises(ValueError, match="multiple of 90"):
         rotate_page(page(), 45)
+
+
+def test_a_crop_with_an_outline_is_white_outside_it():
+    page = np.zeros((100, 100, 3), np.uint8)
+    triangle = ((10, 10), (90, 10), (10, 90))
+    region = crop(page, (10, 10, 90, 90), triangle)
+    assert (region[5, 5] == 0).all() and (region[75, 75] == 255).all()
+    assert (page == 0).all()
