@@ -4,7 +4,6 @@ loaded by the production backend (serve/backends/pp_doclayout_v2.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -20,6 +19,7 @@ from serve.pipeline import DocumentPipeline, ParseOptions
 from serve.protocol import LayoutParsingRequest
 from serve.recognition_stage import load_recognition_backend
 from loadtest.direct import DirectLayout
+from tests.models.conftest import tiny_layout_config
 from tests.tiny_layout_models import build_tiny_pp_doclayout_v2
 
 pytestmark = pytest.mark.models
@@ -27,19 +27,17 @@ pytestmark = pytest.mark.models
 
 @pytest.fixture(scope="module")
 def layout_config(tmp_path_factory: pytest.TempPathFactory) -> LayoutConfig:
-    pytest.importorskip("transformers")
-    model = build_tiny_pp_doclayout_v2(tmp_path_factory.mktemp("models") / "tiny-pp-doclayout-v2")
-    return LayoutConfig(backend="pp_doclayout_v2", backend_options={"model": str(model)})
+    return tiny_layout_config(tmp_path_factory, "pp_doclayout_v2", build_tiny_pp_doclayout_v2)
 
 
 @pytest.fixture(scope="module")
-def engine(layout_config: LayoutConfig) -> Iterator[LayoutEngine]:
-    yield LayoutEngine(layout_config)
+def engine(layout_config: LayoutConfig) -> LayoutEngine:
+    return LayoutEngine(layout_config)
 
 
 @pytest.fixture(scope="module")
-def page(eval_dir) -> np.ndarray:
-    return cv2.imread(str(sorted((eval_dir / "publaynet_examples" / "images").glob("*.jpg"))[0]))
+def page(publaynet_pages) -> np.ndarray:
+    return publaynet_pages[0]
 
 
 def test_the_model_reports_page_boxes_with_its_own_reading_rank(engine, page):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import cv2
 import numpy as np
 import pytest
 
@@ -16,6 +15,7 @@ from serve.layout_stage import LayoutEngine
 from serve.pipeline import DocumentPipeline, ParseOptions
 from serve.protocol import LayoutParsingRequest
 from serve.recognition_stage import load_recognition_backend
+from tests.models.conftest import tiny_layout_config
 from tests.tiny_layout_models import build_tiny_pp_doclayout_v3
 
 pytestmark = pytest.mark.models
@@ -23,9 +23,7 @@ pytestmark = pytest.mark.models
 
 @pytest.fixture(scope="module")
 def layout_config(tmp_path_factory: pytest.TempPathFactory) -> LayoutConfig:
-    pytest.importorskip("transformers")
-    model = build_tiny_pp_doclayout_v3(tmp_path_factory.mktemp("models") / "tiny-pp-doclayout-v3")
-    return LayoutConfig(backend="pp_doclayout_v3", backend_options={"model": str(model)})
+    return tiny_layout_config(tmp_path_factory, "pp_doclayout_v3", build_tiny_pp_doclayout_v3)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +32,8 @@ def engine(layout_config: LayoutConfig) -> LayoutEngine:
 
 
 @pytest.fixture(scope="module")
-def page(eval_dir) -> np.ndarray:
-    return cv2.imread(str(sorted((eval_dir / "publaynet_examples" / "images").glob("*.jpg"))[1]))
+def page(publaynet_pages) -> np.ndarray:
+    return publaynet_pages[1]
 
 
 @pytest.fixture(scope="module")
