@@ -239,16 +239,14 @@ class DocumentPipeline:
         recognized = await self._recognition.recognize(
             page, [Region(b.label, b.bbox, b.polygon) for b in blocks], options.recognition
         )
-        by_region = list(blocks)
         for block, content in zip(blocks, recognized.contents):
             block.content = content
         if recognized.group_leaders is not None:
             for block, leader in zip(blocks, recognized.group_leaders):
-                block.group_leader = by_region[leader]
-        if recognized.order is not None:
-            blocks = [blocks[i] for i in recognized.order]
-        absorbed = [b for i, b in enumerate(by_region) if i in recognized.absorbed]
-        blocks = [b for b in blocks if b not in absorbed]
+                block.group_leader = blocks[leader]
+        order = range(len(blocks)) if recognized.order is None else recognized.order
+        absorbed = [blocks[i] for i in sorted(recognized.absorbed)]
+        blocks = [blocks[i] for i in order if i not in recognized.absorbed]
         if recognized.extra_regions:
             extras = [Block(label=r.label, bbox=r.bbox, content=text) for r, text in recognized.extra_regions]
             blocks = insert_in_reading_order(blocks, extras, size)
