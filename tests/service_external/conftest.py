@@ -30,7 +30,10 @@ def external(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExternalSetup
     pytest.importorskip("vllm")
     workdir = tmp_path_factory.mktemp("service-external")
     model = build_tiny_paddleocr_vl(workdir / "tiny-paddleocr-vl")
-    with running_vllm_server(model, workdir) as vlm_url:
-        with running_service(workdir, REPO / "configs" / "vl-external.yaml",
-                             args_overrides={"recognition": {"backend_options": {"base_url": vlm_url}}}) as url:
-            yield ExternalSetup(vlm_url, url, workdir)
+    with pytest.MonkeyPatch.context() as env:
+        # vLLM refreshes its Prometheus figures when it logs stats (every 10 s by default); tests watch them.
+        env.setenv("VLLM_LOG_STATS_INTERVAL", "0.5")
+        with running_vllm_server(model, workdir) as vlm_url:
+            with running_service(workdir, REPO / "configs" / "vl-external.yaml",
+                                 args_overrides={"recognition": {"backend_options": {"base_url": vlm_url}}}) as url:
+                yield ExternalSetup(vlm_url, url, workdir)

@@ -60,8 +60,11 @@ def test_a_client_that_hangs_up_aborts_its_vlm_request(external):
             "maxNewTokens": LONG_ANSWER_TOKENS, "visualize": False}
     finished = _vllm(external, "vllm:request_success_total")
     generated = _vllm(external, "vllm:generation_tokens_total")
+    prompted = _vllm(external, "vllm:prompt_tokens_total")
 
-    _post_then_hang_up(external.service_url, body, lambda: _vllm(external, "vllm:num_requests_running") >= 1)
+    # Hang up once the engine has read the prompt: a counter, which a slow scrape cannot miss the way it can miss
+    # a moment of the running-requests gauge.
+    _post_then_hang_up(external.service_url, body, lambda: _vllm(external, "vllm:prompt_tokens_total") > prompted)
 
     _wait_for(lambda: _vllm(external, "vllm:num_requests_running") == 0)
     # Gone from the engine without finishing (vLLM does not count client aborts among finished requests), and
