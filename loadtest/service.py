@@ -54,12 +54,28 @@ def running_process(command: list[str], health_url: str, log: Path, **popen: Any
         wait_healthy(health_url, process, log)
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        _kill_session_leftovers(process.pid)
+
+
+def _kill_session_leftovers(session: int) -> None:
+    """SIGKILLs what is left of the session the command led. Ray's workers and their children (vLLM's engine)
+    run in process groups of their own, so a killed server can leave them behind to eat the CPU of what runs
+    next."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            if os.getsid(int(entry)) == session:
+                os.kill(int(entry), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 @contextmanager
@@ -68,9 +84,10 @@ def running_service(
     config: Path = REPO / "configs" / "local.yaml",
     args_overrides: dict[str, Any] | None = None,
     deployment_overrides: dict[str, dict[str, Any]] | None = None,
+    metrics_port: int | None = None,
 ) -> Iterator[str]:
     """Runs `ocrvl serve` on a free port with a copy of `config` (application args and per-deployment settings
-    overridden), yields its base URL, and stops it with SIGTERM."""
+    overridden) and Ray's metrics export on `metrics_port`, yields its base URL, and stops it with SIGTERM."""
     raw = yaml.safe_load(config.read_text())
     application = raw["applications"][0]
     merge(application["args"], args_overrides or {})
@@ -81,6 +98,8 @@ def running_service(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "serve.cli", "serve", "--config", str(config_path), "--port", str(port)]
+    if metrics_port is not None:
+        command += ["--metrics-port", str(metrics_port)]
     with running_process(command, f"{url}/health", workdir / "serve.log", cwd=REPO,
                          env={**os.environ, "PYTHONUNBUFFERED": "1"}):
         yield url

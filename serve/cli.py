@@ -18,6 +18,9 @@ DEFAULT_CONFIG = Path("configs/local.yaml")
 DEFAULT_OBJECT_STORE_MB = 1024
 DEPLOY_TIMEOUT_S = 300.0
 POLL_INTERVAL_S = 0.5
+# How often replicas report metrics to the node's agent (Ray's default is 10 s): the shutdown drain and anyone
+# watching /metrics see a change within this.
+METRICS_REPORT_INTERVAL_MS = 2000
 
 
 def free_port() -> int:
@@ -38,7 +41,7 @@ def load_deploy_config(path: Path, host: str | None, port: int | None):
     return ServeDeploySchema.model_validate(raw)
 
 
-def _start_ray(address: str | None, object_store_mb: int) -> None:
+def _start_ray(address: str | None, object_store_mb: int, metrics_port: int | None) -> None:
     import ray
 
     if address:
@@ -51,8 +54,10 @@ def _start_ray(address: str | None, object_store_mb: int) -> None:
         _node_ip_address="127.0.0.1",
         include_dashboard=False,
         object_store_memory=object_store_mb * 1024 * 1024,
-        # A taken metrics port kills Ray's agent, so pick a free one.
-        _metrics_export_port=free_port(),
+        # Prometheus scrapes every replica's metrics here. A taken port kills Ray's agent, so the default is a
+        # free one.
+        _metrics_export_port=metrics_port or free_port(),
+        _system_config={"metrics_report_interval_ms": METRICS_REPORT_INTERVAL_MS},
     )
 
 
@@ -72,14 +77,57 @@ def _wait_until_running(names: list[str]) -> None:
     raise TimeoutError(f"applications not running after {DEPLOY_TIMEOUT_S:.0f} s")
 
 
-def serve_forever(config_path: Path, host: str | None, port: int | None, address: str | None, object_store_mb: int) -> int:
+def drain(client, schema) -> None:
+    """Graceful shutdown: every Ingress replica stops admitting (503, `Retry-After`), and we wait until the
+    requests they already took have been answered, at most the longest deadline a request can have."""
+    from ray.serve.schema import DeploymentSchema
+
+    from serve.config import ServiceConfig
+    from serve.ingress import DRAINING, Ingress
+
+    timeout_s = max(ServiceConfig.model_validate(app.args).deadline.max_s for app in schema.applications)
+    for app in schema.applications:
+        ingress = next((d for d in app.deployments if d.name == Ingress.name), None)
+        if ingress is None:
+            ingress = DeploymentSchema(name=Ingress.name)
+            app.deployments.append(ingress)
+        ingress.user_config = {DRAINING: True}
+    client.deploy_apps(schema, _blocking=False)
+    _wait_until_running([app.name for app in schema.applications])
+    deadline = time.monotonic() + timeout_s
+    quiet_reports = 0
+    # Two consecutive reports of nothing in flight: one could predate the last request's admission.
+    while quiet_reports < 2 and time.monotonic() < deadline:
+        time.sleep(METRICS_REPORT_INTERVAL_MS / 1000)
+        quiet_reports = quiet_reports + 1 if _requests_in_flight() == 0 else 0
+
+
+def _requests_in_flight() -> float:
+    """Parse requests in flight on every Ingress replica, summed from every live node's metrics export."""
+    import ray
+
+    from serve.ingress import PARSE_PATH
+    from serve.metrics import HTTP_IN_FLIGHT, RAY_PREFIX, scrape_sum
+
+    return sum(
+        scrape_sum(f"http://{node['NodeManagerAddress']}:{node['MetricsExportPort']}/metrics",
+                   RAY_PREFIX + HTTP_IN_FLIGHT, endpoint=PARSE_PATH)
+        for node in ray.nodes()
+        if node["Alive"]
+    )
+
+
+def serve_forever(
+    config_path: Path, host: str | None, port: int | None, address: str | None, object_store_mb: int,
+    metrics_port: int | None,
+) -> int:
     import ray
     from ray import serve
     from ray.serve._private import api as serve_api
     from ray.serve.config import gRPCOptions
 
     schema = load_deploy_config(config_path, host, port)
-    _start_ray(address, object_store_mb)
+    _start_ray(address, object_store_mb, metrics_port)
     client = serve_api.serve_start(
         http_options=schema.http_options.model_dump(),
         proxy_location=schema.proxy_location,
@@ -92,7 +140,11 @@ def serve_forever(config_path: Path, host: str | None, port: int | None, address
     try:
         _wait_until_running([app.name for app in schema.applications])
         print(f"ocrvl: serving on http://{schema.http_options.host}:{schema.http_options.port}", flush=True)
+        for node in ray.nodes():
+            print(f"ocrvl: metrics on http://{node['NodeManagerAddress']}:{node['MetricsExportPort']}/metrics", flush=True)
         stop.wait()
+        print("ocrvl: draining", flush=True)
+        drain(client, schema)
         return 0
     except (RuntimeError, TimeoutError) as exc:
         print(f"ocrvl: {exc}", file=sys.stderr, flush=True)
@@ -111,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host", help="HTTP host (overrides http_options.host)")
     run.add_argument("--address", help="join an existing Ray cluster instead of starting a local one")
     run.add_argument("--object-store-mb", type=int, default=DEFAULT_OBJECT_STORE_MB)
+    run.add_argument("--metrics-port", type=int, help="Ray's Prometheus metrics export port (default: a free one)")
     args = parser.parse_args(argv)
-    return serve_forever(args.config, args.host, args.port, args.address, args.object_store_mb)
+    return serve_forever(args.config, args.host, args.port, args.address, args.object_store_mb, args.metrics_port)
 
 
 if __name__ == "__main__":

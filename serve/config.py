@@ -112,12 +112,42 @@ class PipelineConfig(_Strict):
     pages_in_flight_per_request: PositiveInt = 4
 
 
+class AdmissionConfig(_Strict):
+    """Load shedding per ingress replica (serve/admission.py)."""
+
+    # Parse requests one ingress replica answers at once; more get 429 at once. Size it to what the stages
+    # behind one replica clear in an acceptable wait: a request admitted last waits for the ones before it.
+    # Ray Serve's `max_ongoing_requests` of the Ingress deployment must be larger, or Ray queues requests before
+    # this check sees them (and health probes need room too).
+    max_requests_in_flight: PositiveInt = 32
+    # Sent as `Retry-After` with every 429 and 503; clients back off at least this long.
+    retry_after_s: PositiveInt = 1
+
+
+class DeadlineConfig(_Strict):
+    """How long a request may take before it is answered 504 and its work cancelled."""
+
+    # Used when a request names none.
+    default_s: PositiveFloat = 600.0
+    # A request may ask for less, or more up to this, with the `X-Request-Timeout` header (seconds). Keep it
+    # under `http_options.request_timeout_s`, or Ray's proxy cuts the request off first, outside the envelope.
+    max_s: PositiveFloat = 850.0
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> DeadlineConfig:
+        if self.default_s > self.max_s:
+            raise ValueError(f"deadline.default_s ({self.default_s}) exceeds deadline.max_s ({self.max_s})")
+        return self
+
+
 class ServiceConfig(_Strict):
     input: InputConfig = InputConfig()
     layout: LayoutConfig = LayoutConfig()
     recognition: RecognitionConfig = RecognitionConfig()
     output: OutputConfig = OutputConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    admission: AdmissionConfig = AdmissionConfig()
+    deadline: DeadlineConfig = DeadlineConfig()
 
     @model_validator(mode="after")
     def _backends_exist_and_accept_their_options(self) -> ServiceConfig:

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from ray.serve.exceptions import BackPressureError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from layout.decode import InputError
@@ -23,9 +24,16 @@ def new_log_id() -> str:
     return str(uuid.uuid4())
 
 
+class DeadlineExceeded(Exception):
+    """The request's deadline passed; its work has been cancelled."""
+
+
+def envelope(status: int, message: str, log_id: str | None = None) -> dict[str, Any]:
+    return {"logId": log_id or new_log_id(), "errorCode": status, "errorMsg": message}
+
+
 def error_response(status: int, message: str, log_id: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"logId": log_id or new_log_id(), "errorCode": status, "errorMsg": message}
-    return JSONResponse(status_code=status, content=body, headers=headers)
+    return JSONResponse(status_code=status, content=envelope(status, message, log_id), headers=headers)
 
 
 def _log_id_of(body: Any) -> str | None:
@@ -53,6 +61,17 @@ async def _on_input_error(request: Request, exc: InputError) -> JSONResponse:
     return error_response(422, str(exc), getattr(request.state, "log_id", None))
 
 
+async def _on_deadline_exceeded(request: Request, exc: DeadlineExceeded) -> JSONResponse:
+    return error_response(504, str(exc), getattr(request.state, "log_id", None))
+
+
+async def _on_stage_backpressure(request: Request, exc: BackPressureError) -> JSONResponse:
+    # A stage's bounded queue is full: the service is over capacity right now, not broken.
+    retry_after = str(request.app.state.admission.retry_after_s)
+    return error_response(503, "Service over capacity; retry later", getattr(request.state, "log_id", None),
+                          headers={"Retry-After": retry_after})
+
+
 async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log_id = getattr(request.state, "log_id", None) or new_log_id()
     logger.exception("request %s failed", log_id)
@@ -63,4 +82,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(InputError, _on_input_error)
+    app.add_exception_handler(DeadlineExceeded, _on_deadline_exceeded)
+    app.add_exception_handler(BackPressureError, _on_stage_backpressure)
     app.add_exception_handler(Exception, _on_unexpected_error)

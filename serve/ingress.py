@@ -5,23 +5,36 @@ class-based ingress wrapper, which cannot resolve string annotations.
 """
 
 
+import asyncio
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from ray import serve
-from ray.serve.handle import DeploymentHandle
+from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
+from layout.decode import InputError
+from serve.admission import Admission, AdmissionMiddleware
 from serve.backends import RECOGNITION_BACKENDS, backend_class
 from serve.backends.base import PageRecognition, RecognitionOptions, Region
-from serve.config import ServiceConfig
-from serve.errors import install_error_handlers, new_log_id
+from serve.config import DeadlineConfig, ServiceConfig
+from serve.errors import DeadlineExceeded, error_response, install_error_handlers, new_log_id
+from serve.health import STAGES, readiness_problems
 from serve.layout_stage import LayoutRequest, LayoutResult
+from serve.metrics import LAYOUT, RECOGNITION, HttpMetricsMiddleware, IngressMetrics
 from serve.pipeline import DocumentPipeline, ParseOptions, load_file, unhonored_fields
 from serve.protocol import Envelope, ErrorResponse, LayoutParsingRequest, LayoutParsingResponse
 
 UNHONORED_HEADER = "X-Unhonored-Fields"
+# Seconds this request may take, below the server's maximum (`deadline.max_s`).
+TIMEOUT_HEADER = "X-Request-Timeout"
+PARSE_PATH = "/layout-parsing"
+ENDPOINTS = frozenset({PARSE_PATH, "/health", "/health/ready"})
+# The Ingress deployment's `user_config` key that stops admission (graceful shutdown).
+DRAINING = "draining"
 
 app = FastAPI(
     title="PaddleOCR-VL layout parsing",
@@ -29,25 +42,55 @@ app = FastAPI(
     version="0.1.0",
 )
 install_error_handlers(app)
-ERROR_RESPONSES = {status: {"model": ErrorResponse} for status in (422, 500)}
+# Added last, so outermost: the metrics see what admission turns away.
+app.add_middleware(AdmissionMiddleware, paths=frozenset({PARSE_PATH}))
+app.add_middleware(HttpMetricsMiddleware)
+ERROR_RESPONSES = {status: {"model": ErrorResponse} for status in (422, 429, 500, 503, 504)}
+
+
+async def _cancelled_with_caller(response: DeploymentResponse) -> Any:
+    """Awaits a stage call and cancels it in the replica if the awaiting task is cancelled (a deadline). Ray Serve
+    does that by itself only when the whole HTTP request is cancelled (client gone)."""
+    try:
+        return await response
+    except asyncio.CancelledError:
+        response.cancel()
+        raise
 
 
 class _HandleLayoutClient:
-    def __init__(self, handle: DeploymentHandle) -> None:
+    def __init__(self, handle: DeploymentHandle, metrics: IngressMetrics) -> None:
         self._handle = handle
+        self._metrics = metrics
 
     async def detect(self, page: np.ndarray, request: LayoutRequest) -> LayoutResult:
-        return await self._handle.detect.remote(page, request)
+        with self._metrics.timed_stage(LAYOUT):
+            return await _cancelled_with_caller(self._handle.detect.remote(page, request))
 
 
 class _HandleRecognitionClient:
-    def __init__(self, handle: DeploymentHandle) -> None:
+    def __init__(self, handle: DeploymentHandle, metrics: IngressMetrics) -> None:
         self._handle = handle
+        self._metrics = metrics
 
     async def recognize(
         self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
     ) -> PageRecognition:
-        return await self._handle.recognize.remote(page, regions, options)
+        with self._metrics.timed_stage(RECOGNITION):
+            return await _cancelled_with_caller(self._handle.recognize.remote(page, regions, options))
+
+
+def request_deadline(header: str | None, config: DeadlineConfig) -> float:
+    """Seconds the request may take: the header's value, capped by the server's maximum, or the default."""
+    if header is None:
+        return config.default_s
+    try:
+        seconds = float(header)
+    except ValueError:
+        seconds = float("nan")
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise InputError(f"{TIMEOUT_HEADER} must be a positive number of seconds, got {header!r}")
+    return min(seconds, config.max_s)
 
 
 @serve.deployment(name="Ingress")
@@ -56,12 +99,22 @@ class Ingress:
     def __init__(self, layout: DeploymentHandle, recognition: DeploymentHandle, config: dict) -> None:
         self._config = ServiceConfig.model_validate(config)
         self._capabilities = backend_class(RECOGNITION_BACKENDS, self._config.recognition.backend).capabilities
-        self._pipeline = DocumentPipeline(
-            self._config, _HandleLayoutClient(layout), _HandleRecognitionClient(recognition)
+        self._metrics = IngressMetrics(ENDPOINTS)
+        app.state.metrics = self._metrics
+        app.state.admission = Admission(
+            self._config.admission.max_requests_in_flight, self._config.admission.retry_after_s
         )
+        self._pipeline = DocumentPipeline(
+            self._config, _HandleLayoutClient(layout, self._metrics), _HandleRecognitionClient(recognition, self._metrics)
+        )
+        self._app_name = serve.get_replica_context().app_name
+
+    def reconfigure(self, user_config: dict) -> None:
+        """Ray Serve's live update of every replica; `ocrvl serve` sets `draining` on shutdown (serve/cli.py)."""
+        app.state.admission.draining = bool(user_config.get(DRAINING))
 
     @app.post(
-        "/layout-parsing",
+        PARSE_PATH,
         operation_id="infer",
         response_model=LayoutParsingResponse,
         responses=ERROR_RESPONSES,
@@ -69,9 +122,19 @@ class Ingress:
     async def infer(self, body: LayoutParsingRequest, request: Request) -> JSONResponse:
         log_id = body.logId or new_log_id()
         request.state.log_id = log_id
+        deadline = request_deadline(request.headers.get(TIMEOUT_HEADER), self._config.deadline)
         options = ParseOptions.from_request(body, self._config, self._capabilities)
-        data, name_hint = await load_file(body, self._config)
-        result = await self._pipeline.parse(data, body.fileType, name_hint, options)
+        try:
+            # Expiry cancels every page task, and with them the stage calls they await: Ray Serve cancels the
+            # call in the replica, and the VL backends abort their engine requests.
+            async with asyncio.timeout(deadline) as scope:
+                data, name_hint = await load_file(body, self._config)
+                result = await self._pipeline.parse(data, body.fileType, name_hint, options)
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise
+            raise DeadlineExceeded(f"Deadline of {deadline:g} s exceeded; the request was cancelled") from exc
+        self._metrics.parsed(result["layoutParsingResults"])
         unhonored = unhonored_fields(body, self._capabilities)
         headers = {UNHONORED_HEADER: ",".join(unhonored)} if unhonored else None
         content = {"logId": log_id, "errorCode": 0, "errorMsg": "Success", "result": result}
@@ -79,4 +142,15 @@ class Ingress:
 
     @app.get("/health", operation_id="checkHealth", response_model=Envelope)
     async def health(self) -> dict:
+        """Liveness: this replica answers."""
         return {"logId": new_log_id(), "errorCode": 0, "errorMsg": "Healthy"}
+
+    @app.get("/health/ready", operation_id="checkReadiness", response_model=Envelope, responses={503: {"model": ErrorResponse}})
+    async def ready(self) -> JSONResponse:
+        """Readiness: every stage has a running replica with its models loaded (serve/health.py)."""
+        status = await asyncio.to_thread(serve.status)
+        application = status.applications.get(self._app_name)
+        problems = readiness_problems(application.deployments if application else {}, STAGES)
+        if problems:
+            return error_response(503, "Not ready: " + "; ".join(problems))
+        return JSONResponse({"logId": new_log_id(), "errorCode": 0, "errorMsg": "Ready"})

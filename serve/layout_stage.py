@@ -16,6 +16,7 @@ from layout.reading_order import assign_reading_order
 from serve.backends import LAYOUT_BACKENDS, ORIENTATION_BACKENDS, load_backend
 from serve.backends.base import LayoutBackend, OrientationBackend
 from serve.config import LayoutConfig
+from serve.metrics import LAYOUT, LayoutMetrics
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class LayoutStage:
     def __init__(self, config: dict) -> None:
         cfg = LayoutConfig.model_validate(config)
         self._engine = LayoutEngine(cfg)
+        self._metrics = LayoutMetrics()
+        self._in_flight = 0
+        self._running = 0
         # One inference at a time per replica: the ONNX session already uses `threads_per_replica` cores, and
         # queued pages wait here rather than fighting over them.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layout")
@@ -72,12 +76,28 @@ class LayoutStage:
         self._detect_batch.set_batch_wait_timeout_s(cfg.batch.batch_wait_timeout_s)
 
     async def detect(self, page: np.ndarray, request: LayoutRequest) -> LayoutResult:
-        return await self._detect_batch(page, request)
+        self._count(in_flight=+1)
+        try:
+            return await self._detect_batch(page, request)
+        finally:
+            self._count(in_flight=-1)
 
     @serve.batch
     async def _detect_batch(self, pages: list[np.ndarray], requests: list[LayoutRequest]) -> list[LayoutResult]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._engine.run, pages, requests)
+        self._metrics.batch_size.observe(len(pages))
+        self._count(running=+len(pages))
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self._engine.run, pages, requests)
+        finally:
+            self._count(running=-len(pages))
+
+    def _count(self, in_flight: int = 0, running: int = 0) -> None:
+        # Waiting is derived, not counted: a page cancelled while it waits never reaches a batch.
+        self._in_flight += in_flight
+        self._running += running
+        self._metrics.in_flight.set(self._in_flight, stage=LAYOUT)
+        self._metrics.waiting.set(max(self._in_flight - self._running, 0))
 
     def check_health(self) -> None:
         """Models load in __init__; a replica that constructed is ready."""

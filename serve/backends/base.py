@@ -76,6 +76,15 @@ class SpottingResult:
 
 
 @dataclass
+class EngineUsage:
+    """What reading one page asked of a VLM, for the recognition stage's metrics."""
+
+    calls_by_task: dict[str, int] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+
+
+@dataclass
 class PageRecognition:
     """Recognition output for one page: one content string per requested region, plus regions the backend
     found on its own (text outside every layout box), which the pipeline must not lose."""
@@ -93,6 +102,8 @@ class PageRecognition:
     absorbed: frozenset[int] = frozenset()
     # Set when the page was read with the spotting task.
     spotting: SpottingResult | None = None
+    # Set by VL backends.
+    usage: EngineUsage | None = None
 
 
 @dataclass(frozen=True)
@@ -118,3 +129,6 @@ class RecognitionBackend(ABC):
 
     async def check_health(self) -> None:
         """Raises when the backend can no longer serve (e.g. its engine died); Ray Serve then restarts the replica."""
+
+    def shutdown(self) -> None:
+        """Releases what outlives the process otherwise (an engine's own processes)."""

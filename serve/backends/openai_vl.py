@@ -18,7 +18,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve.backends.base import RecognitionOptions
-from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, EngineCall, VlRecognitionBackend, sampling_for
+from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, Answer, EngineCall, VlRecognitionBackend, sampling_for
 
 # Status codes worth another try: the server is overloaded or restarting, not refusing the request itself.
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -89,11 +89,16 @@ class OpenAiVl(VlRecognitionBackend):
             body["mm_processor_kwargs"] = {"min_pixels": width * height, "max_pixels": width * height}
         return body
 
-    async def answer(self, call: EngineCall, options: RecognitionOptions) -> str:
+    async def answer(self, call: EngineCall, options: RecognitionOptions) -> Answer:
         body = await asyncio.to_thread(self.request_body, call, options)
         async with self._slots:
             response = await self._post_with_retries(body)
-        return response["choices"][0]["message"]["content"] or ""
+        usage = response.get("usage") or {}
+        return Answer(
+            text=response["choices"][0]["message"]["content"] or "",
+            prompt_tokens=usage.get("prompt_tokens") or 0,
+            generated_tokens=usage.get("completion_tokens") or 0,
+        )
 
     async def _post_with_retries(self, body: dict[str, Any]) -> dict[str, Any]:
         for attempt in itertools.count():

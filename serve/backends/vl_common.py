@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import abstractmethod
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from layout.vl_merge import merge_text_groups, stack_alignments, stack_crops
 from layout.vl_output import clean_output, parse_spotting, postprocess_output
 from layout.vl_prompts import FORMULA, PROMPTS, SPOTTING, TABLE, pixel_budget, task_for_label, task_for_prompt_label
 from serve.backends.base import (
+    EngineUsage,
     PageRecognition,
     RecognitionBackend,
     SpottingResult,
@@ -53,6 +55,15 @@ def sampling_for(task: str, options: RecognitionOptions, default_max_new_tokens:
         top_p=options.top_p,
         repetition_penalty=options.repetition_penalty,
     )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The model's raw answer to one call, and what it cost in tokens (0 where the server does not say)."""
+
+    text: str
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,7 +150,12 @@ class VlRecognitionBackend(RecognitionBackend):
         contents = [""] * len(regions)
         leaders = list(range(len(regions)))
         spotting = None
-        for call, answer in zip(plan.calls, answers):
+        usage = EngineUsage(
+            calls_by_task=dict(Counter(call.task for call in plan.calls)),
+            prompt_tokens=sum(a.prompt_tokens for a in answers),
+            generated_tokens=sum(a.generated_tokens for a in answers),
+        )
+        for call, answer in zip(plan.calls, (a.text for a in answers)):
             first = call.region_indices[0]
             label = regions[first].label
             contents[first] = postprocess_output(answer, task=call.task, label=label)
@@ -156,9 +172,10 @@ class VlRecognitionBackend(RecognitionBackend):
                     for token, i in call.figure_tokens.items()
                 })
         return PageRecognition(
-            contents=contents, group_leaders=leaders, order=plan.order, absorbed=plan.absorbed, spotting=spotting
+            contents=contents, group_leaders=leaders, order=plan.order, absorbed=plan.absorbed, spotting=spotting,
+            usage=usage,
         )
 
     @abstractmethod
-    async def answer(self, call: EngineCall, options: RecognitionOptions) -> str:
+    async def answer(self, call: EngineCall, options: RecognitionOptions) -> Answer:
         """The model's raw answer to one call."""

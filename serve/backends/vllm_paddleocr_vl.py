@@ -13,12 +13,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import ray
 from pydantic import BaseModel, ConfigDict, Field
 
 from layout.vl_image import PATCH_FACTOR
 from serve.backends.base import RecognitionOptions
 from serve.backends.checkpoints import resolve_model
-from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, EngineCall, VlRecognitionBackend, sampling_for
+from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, Answer, EngineCall, VlRecognitionBackend, sampling_for
 
 # PaddleOCR-VL-0.9B's chat format (spec §5.6); VL-1.5/1.6 end with "Assistant:\n" — set it in the config.
 DEFAULT_PROMPT_TEMPLATE = "<|begin_of_sentence|>User: <|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>{prompt}\nAssistant: "
@@ -84,14 +85,21 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
             **self._opts.engine_args,
         }
         self.batch_stats = BatchStats()
+        stat_loggers = [_batch_stats_logger(self.batch_stats)]
+        if ray.is_initialized():
+            # In a replica, vLLM's own metrics (vllm:* as ray_vllm_*) leave through the node's Ray metrics agent
+            # beside ours; outside Ray (engine tests, in-process benchmarks) there is no agent to take them.
+            from vllm.v1.metrics.ray_wrappers import RayPrometheusStatLogger
+
+            stat_loggers.append(RayPrometheusStatLogger)
         self.engine = AsyncLLM.from_engine_args(
             AsyncEngineArgs(model=resolve_model(self._opts.model), **engine_args),
-            stat_loggers=[_batch_stats_logger(self.batch_stats)],
+            stat_loggers=stat_loggers,
         )
         self._ids = itertools.count()
         self._id_prefix = uuid.uuid4().hex[:8]
 
-    async def answer(self, call: EngineCall, options: RecognitionOptions) -> str:
+    async def answer(self, call: EngineCall, options: RecognitionOptions) -> Answer:
         from vllm import SamplingParams
 
         chosen = sampling_for(call.task, options, self._opts.default_max_new_tokens)
@@ -111,7 +119,13 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
             request_id,
         ):
             final = output
-        return final.outputs[0].text if final is not None else ""
+        if final is None:
+            return Answer("")
+        return Answer(
+            text=final.outputs[0].text,
+            prompt_tokens=len(final.prompt_token_ids or ()),
+            generated_tokens=len(final.outputs[0].token_ids),
+        )
 
     async def check_health(self) -> None:
         await self.engine.check_health()

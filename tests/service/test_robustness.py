@@ -15,7 +15,7 @@ import numpy as np
 import pypdfium2 as pdfium
 import pytest
 
-from tests.service.conftest import b64
+from tests.service.conftest import ADMITTED, b64
 
 pytestmark = pytest.mark.service
 
@@ -86,11 +86,11 @@ def test_pdf_over_the_page_limit_is_refused_with_the_counts(client):
     assert "301" in r.json()["errorMsg"] and "300" in r.json()["errorMsg"]
 
 
-def test_concurrent_requests_all_succeed(client):
+def test_concurrent_requests_up_to_the_admission_limit_all_succeed(client):
     payload = {"file": b64(PNG), "visualize": False}
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        responses = list(pool.map(lambda _: client.post("/layout-parsing", json=payload), range(6)))
-    assert [r.status_code for r in responses] == [200] * 6
+    with ThreadPoolExecutor(max_workers=ADMITTED) as pool:
+        responses = list(pool.map(lambda _: client.post("/layout-parsing", json=payload), range(ADMITTED)))
+    assert [r.status_code for r in responses] == [200] * ADMITTED
     assert all("robust" in r.json()["result"]["layoutParsingResults"][0]["markdown"]["text"].lower() for r in responses)
 
 

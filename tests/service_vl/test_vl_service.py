@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.conftest import EVAL
-from tests.service.conftest import b64, file_b64, report_png
+from serve.metrics import scrape_sum
+from tests.deploy_manifests import dashboard_metric_names, load_dashboard
+from tests.service.conftest import VL_SERIES, b64, file_b64, missing_series, report_png
 
 pytestmark = pytest.mark.service
 
@@ -56,3 +59,28 @@ def test_concurrent_requests_through_the_engine_all_succeed(vl_client):
 def test_vl_field_validation_still_answers_422(vl_client):
     r = vl_client.post("/layout-parsing", json={"file": b64(report_png()), "vlmExtraArgs": {"ocr_min_pixels": -5}})
     assert r.status_code == 422
+
+
+# A counter Ray exports only once it has counted something: vLLM preempts only when its KV cache overflows.
+NOT_IN_A_HEALTHY_RUN = {"ray_vllm_num_preemptions_total"}
+
+
+def test_the_engine_and_the_vl_stage_export_the_dashboards_series(vl_client, vl_metrics_url):
+    wanted = {n for n in dashboard_metric_names(load_dashboard()) if n.startswith("ray_vllm_")} | VL_SERIES
+    busy = threading.Event()
+
+    def keep_the_engine_busy() -> None:
+        # vLLM sets its gauges (running, waiting, KV cache) while it works, and Ray drops a gauge soon after its
+        # last update, so the check runs while pages are being read.
+        while not busy.is_set():
+            assert vl_client.post("/layout-parsing", json={"file": b64(report_png()), "visualize": False}).status_code == 200
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        worker = pool.submit(keep_the_engine_busy)
+        try:
+            assert not missing_series(vl_metrics_url, wanted - NOT_IN_A_HEALTHY_RUN, timeout_s=60)
+        finally:
+            busy.set()
+        worker.result()
+    assert scrape_sum(vl_metrics_url, "ray_ocrvl_vl_tokens_total", kind="generated") > 0
+    assert scrape_sum(vl_metrics_url, "ray_ocrvl_vl_calls_total", task="ocr") > 0

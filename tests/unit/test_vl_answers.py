@@ -10,7 +10,7 @@ import numpy as np
 
 from layout.postprocess import LayoutBox
 from serve.backends.base import RecognitionOptions, Region, SpottingResult
-from serve.backends.vl_common import EngineCall, VlRecognitionBackend
+from serve.backends.vl_common import Answer, EngineCall, VlRecognitionBackend
 from serve.config import ServiceConfig
 from serve.layout_stage import LayoutRequest, LayoutResult
 from serve.pipeline import DocumentPipeline, ParseOptions
@@ -23,8 +23,8 @@ class ScriptedVl(VlRecognitionBackend):
     def __init__(self, answers: dict[str, str]) -> None:
         self.answers = answers
 
-    async def answer(self, call: EngineCall, options: RecognitionOptions) -> str:
-        return self.answers[call.task]
+    async def answer(self, call: EngineCall, options: RecognitionOptions) -> Answer:
+        return Answer(self.answers[call.task], prompt_tokens=10, generated_tokens=2)
 
 
 def _recognize(backend, regions, **options):
@@ -48,6 +48,15 @@ def test_a_spotting_page_reports_where_each_text_is():
     assert page.contents == ["Hello"]
     assert page.spotting == SpottingResult(rec_polys=[[(80, 100), (400, 100), (400, 200), (80, 200)]],
                                            rec_texts=["Hello"])
+
+
+def test_a_page_reports_its_vlm_calls_by_task_and_their_tokens():
+    backend = ScriptedVl({"table": "<fcel>x<nl>", "ocr": "words"})
+    regions = [Region("table", (100, 100, 700, 500)), Region("text", (100, 600, 700, 650)),
+               Region("paragraph_title", (100, 700, 700, 750))]
+    page = _recognize(backend, regions, merge_layout_blocks=False)
+    assert page.usage.calls_by_task == {"table": 1, "ocr": 2}
+    assert (page.usage.prompt_tokens, page.usage.generated_tokens) == (30, 6)
 
 
 class FixedLayout:
