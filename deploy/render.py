@@ -84,6 +84,20 @@ class ModelVolume(_Strict):
     mount_path: str = "/models"
 
 
+class AuthValues(_Strict):
+    """API keys from a Kubernetes Secret the operator creates (never rendered here), mounted read-only into every
+    Ray pod, since an ingress replica may land on any of them. Auth is always on in the cluster."""
+
+    secret_name: str = "ocrvl-api-keys"
+    # The Secret's data key holding `client-id:key` lines.
+    secret_key: str = "keys"
+    mount_path: str = "/etc/ocrvl/api-keys"
+
+    @property
+    def keys_file(self) -> str:
+        return f"{self.mount_path}/{self.secret_key}"
+
+
 class IngressValues(_Strict):
     host: str
     class_name: str = "nginx"
@@ -106,6 +120,7 @@ class Values(_Strict):
     head: HeadGroup
     worker_groups: list[WorkerGroup] = Field(min_length=1)
     models: ModelVolume | None = None
+    auth: AuthValues = AuthValues()
     ingress: IngressValues
     monitoring: MonitoringValues = MonitoringValues()
     # Deep-merged into the application's `args` (model paths, batch sizes, ...).
@@ -156,7 +171,8 @@ def serve_config(values: Values) -> dict[str, Any]:
     config["proxy_location"] = "EveryNode"
     config["http_options"] = {**config.get("http_options", {}), "host": "0.0.0.0", "port": SERVE_PORT}
     (application,) = config["applications"]  # every app config holds the one `ocrvl` application
-    application["args"] = deep_merge(application.get("args", {}), values.app_overrides)
+    keys = {"auth": {"enabled": True, "keys_env": None, "keys_file": values.auth.keys_file}}
+    application["args"] = deep_merge(deep_merge(application.get("args", {}), keys), values.app_overrides)
     application["deployments"] = [
         deep_merge(deployment, values.deployment_overrides.get(deployment["name"], {}))
         for deployment in application["deployments"]
@@ -185,8 +201,15 @@ def pod_template(
 ) -> dict[str, Any]:
     # Ray keeps its object store (30% of the pod's memory by default) in /dev/shm; a container's default 64 MiB
     # would push it to disk. Memory-backed, it counts against the memory limit, so it needs no size of its own.
-    volumes: list[dict[str, Any]] = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
-    mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": "/dev/shm"}]
+    volumes: list[dict[str, Any]] = [
+        {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+        {"name": "api-keys", "secret": {"secretName": values.auth.secret_name,
+                                        "items": [{"key": values.auth.secret_key, "path": values.auth.secret_key}]}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "dshm", "mountPath": "/dev/shm"},
+        {"name": "api-keys", "mountPath": values.auth.mount_path, "readOnly": True},
+    ]
     if models is not None:
         volumes.append({"name": "models", "persistentVolumeClaim": {"claimName": models.claim_name, "readOnly": True}})
         mounts.append({"name": "models", "mountPath": models.mount_path, "readOnly": True})

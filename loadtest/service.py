@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import yaml
 
+from loadtest.processes import session_processes
 from serve.cli import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,8 +47,10 @@ def wait_healthy(health_url: str, process: subprocess.Popen, log: Path) -> None:
 
 @contextmanager
 def running_process(command: list[str], health_url: str, log: Path, **popen: Any) -> Iterator[subprocess.Popen]:
-    """Starts `command` in its own process group (output to `log`), waits until `health_url` answers 200, and on
-    exit stops the whole group with SIGTERM, as an operator would (SIGKILL if it does not stop in time)."""
+    """Starts `command` in its own session (output to `log`), waits until `health_url` answers 200, and on exit
+    stops it as Kubernetes stops a container: SIGTERM to the process itself, SIGKILL to what is left of its session
+    if it has not exited in time. (SIGTERM to the whole group would also stop Ray's own processes under a draining
+    `ocrvl serve`, and the drain would hang.)"""
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen)
     try:
@@ -55,11 +58,11 @@ def running_process(command: list[str], health_url: str, log: Path, **popen: Any
         yield process
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            process.terminate()
             try:
                 process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                process.kill()
                 process.wait()
         _kill_session_leftovers(process.pid)
 
@@ -68,12 +71,9 @@ def _kill_session_leftovers(session: int) -> None:
     """SIGKILLs what is left of the session the command led. Ray's workers and their children (vLLM's engine)
     run in process groups of their own, so a killed server can leave them behind to eat the CPU of what runs
     next."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in session_processes(session):
         try:
-            if os.getsid(int(entry)) == session:
-                os.kill(int(entry), signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -87,7 +87,8 @@ def running_service(
     metrics_port: int | None = None,
 ) -> Iterator[str]:
     """Runs `ocrvl serve` on a free port with a copy of `config` (application args and per-deployment settings
-    overridden) and Ray's metrics export on `metrics_port`, yields its base URL, and stops it with SIGTERM."""
+    overridden) and Ray's metrics export on `metrics_port`, yields its base URL once every stage is ready, and
+    stops it with SIGTERM."""
     raw = yaml.safe_load(config.read_text())
     application = raw["applications"][0]
     merge(application["args"], args_overrides or {})
@@ -100,6 +101,6 @@ def running_service(
     command = [sys.executable, "-m", "serve.cli", "serve", "--config", str(config_path), "--port", str(port)]
     if metrics_port is not None:
         command += ["--metrics-port", str(metrics_port)]
-    with running_process(command, f"{url}/health", workdir / "serve.log", cwd=REPO,
+    with running_process(command, f"{url}/health/ready", workdir / "serve.log", cwd=REPO,
                          env={**os.environ, "PYTHONUNBUFFERED": "1"}):
         yield url

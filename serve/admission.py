@@ -9,11 +9,9 @@ clients retry elsewhere and lets the autoscaler see the pressure (requests are c
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from serve.errors import envelope
+from serve.errors import send_error
 
 
 class Admission:
@@ -53,17 +51,10 @@ class AdmissionMiddleware:
             return
         refusal = admission.refusal()
         if refusal is not None:
-            await _reject(send, *refusal, admission.retry_after_s)
+            status, message = refusal
+            await send_error(send, status, message, {"Retry-After": str(admission.retry_after_s)})
             return
         try:
             await self.app(scope, receive, send)
         finally:
             admission.leave()
-
-
-async def _reject(send: Send, status: int, message: str, retry_after_s: int) -> None:
-    body = json.dumps(envelope(status, message)).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"retry-after", str(retry_after_s).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from layout.decode import DecodeLimits
-from layout.postprocess import PostprocessOptions
 from layout.labels import DEFAULT_MERGE_MODES, DEFAULT_THRESHOLDS
+from layout.postprocess import PostprocessOptions
 
 
 class _Strict(BaseModel):
@@ -29,10 +29,16 @@ class UrlFetchConfig(_Strict):
     allowed_hosts: list[str] = Field(default_factory=list)
 
 
+# Room for the JSON around the Base64 file: field names, options, a long URL.
+JSON_OVERHEAD_BYTES = 1024 * 1024
+
+
 class InputConfig(_Strict):
     """Limits on what a request may contain (spec §2.1, §4)."""
 
     max_file_bytes: PositiveInt = 100 * 1024 * 1024
+    # The whole request body (413 above it); by default what a Base64 file of `max_file_bytes` needs.
+    max_request_bytes: PositiveInt | None = None
     # Upstream silently truncates at 10 pages by default; we refuse clearly instead, so nothing is lost
     # without the client knowing. Operators who prefer upstream's behaviour set `truncate`.
     max_pages: PositiveInt | None = 1000
@@ -41,6 +47,11 @@ class InputConfig(_Strict):
     pdf_render_scale: PositiveFloat = 2.0
     pdf_min_render_scale: PositiveFloat = 0.1
     url_fetch: UrlFetchConfig = UrlFetchConfig()
+
+    def request_body_limit(self) -> int:
+        if self.max_request_bytes is not None:
+            return self.max_request_bytes
+        return -(-self.max_file_bytes * 4 // 3) + JSON_OVERHEAD_BYTES
 
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(
@@ -110,6 +121,10 @@ class PipelineConfig(_Strict):
     # Pages of one request in flight at once: enough to keep both stages busy, few enough that a
     # 300-page PDF never holds more than this many rendered pages in memory.
     pages_in_flight_per_request: PositiveInt = 4
+    # Times a page is sent again when the stage replica working on it died (a crash, an OOM kill, a node lost).
+    # A page is idempotent work, so a retry on another replica turns a lost replica into a slower answer instead
+    # of an error; one retry is enough, since two replicas failing on the same page points at the page.
+    stage_retries: NonNegativeInt = 1
 
 
 class AdmissionConfig(_Strict):
@@ -140,6 +155,36 @@ class DeadlineConfig(_Strict):
         return self
 
 
+class AuthConfig(_Strict):
+    """API keys (serve/auth.py). Off for the local default; the Kubernetes manifests turn it on."""
+
+    enabled: bool = False
+    # Where the keys are: an environment variable and/or a file (a mounted Kubernetes Secret), holding
+    # `client-id:key` entries, one per line or comma-separated. Never the keys themselves in this file.
+    keys_env: str | None = "OCRVL_API_KEYS"
+    keys_file: str | None = None
+
+
+class QuotaLimits(_Strict):
+    # None: no limit of that kind.
+    requests_per_minute: PositiveInt | None = None
+    pages_per_day: PositiveInt | None = None
+
+
+class QuotaConfig(_Strict):
+    """Per-client quotas in Redis (serve/quotas.py); clients are the ids of their API keys (`auth`)."""
+
+    enabled: bool = False
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # A quota check must never be what makes a request slow: a Redis that does not answer in this is down.
+    redis_timeout_s: PositiveFloat = 0.5
+    on_redis_error: Literal["allow", "deny"] = "allow"
+    key_prefix: str = "ocrvl:quota"
+    default: QuotaLimits = QuotaLimits()
+    # Per client id, replacing `default` for that client.
+    clients: dict[str, QuotaLimits] = Field(default_factory=dict)
+
+
 class ServiceConfig(_Strict):
     input: InputConfig = InputConfig()
     layout: LayoutConfig = LayoutConfig()
@@ -148,6 +193,14 @@ class ServiceConfig(_Strict):
     pipeline: PipelineConfig = PipelineConfig()
     admission: AdmissionConfig = AdmissionConfig()
     deadline: DeadlineConfig = DeadlineConfig()
+    auth: AuthConfig = AuthConfig()
+    quotas: QuotaConfig = QuotaConfig()
+
+    @model_validator(mode="after")
+    def _quotas_need_clients(self) -> ServiceConfig:
+        if self.quotas.enabled and not self.auth.enabled:
+            raise ValueError("quotas are per API key: enable auth too")
+        return self
 
     @model_validator(mode="after")
     def _backends_exist_and_accept_their_options(self) -> ServiceConfig:

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray.serve.exceptions import BackPressureError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 from layout.decode import InputError
 
@@ -28,12 +29,37 @@ class DeadlineExceeded(Exception):
     """The request's deadline passed; its work has been cancelled."""
 
 
+class StageUnavailable(Exception):
+    """A stage could not finish a page: its replica died past the retries, or its backend is down."""
+
+
+class QuotaExceeded(Exception):
+    """A client's quota is used up; `headers` say how far and until when (serve/quotas.py)."""
+
+    def __init__(self, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.headers = headers
+
+
+class QuotaUnavailable(Exception):
+    """The quota store is unreachable and the policy is to deny."""
+
+
 def envelope(status: int, message: str, log_id: str | None = None) -> dict[str, Any]:
     return {"logId": log_id or new_log_id(), "errorCode": status, "errorMsg": message}
 
 
 def error_response(status: int, message: str, log_id: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, content=envelope(status, message, log_id), headers=headers)
+
+
+async def send_error(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    """Answers an ASGI request with an error envelope, for middleware that refuses before any route runs."""
+    body = json.dumps(envelope(status, message)).encode()
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw_headers += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _log_id_of(body: Any) -> str | None:
@@ -72,6 +98,20 @@ async def _on_stage_backpressure(request: Request, exc: BackPressureError) -> JS
                           headers={"Retry-After": retry_after})
 
 
+async def _on_stage_unavailable(request: Request, exc: StageUnavailable) -> JSONResponse:
+    retry_after = str(request.app.state.admission.retry_after_s)
+    return error_response(503, str(exc), getattr(request.state, "log_id", None), headers={"Retry-After": retry_after})
+
+
+async def _on_quota_exceeded(request: Request, exc: QuotaExceeded) -> JSONResponse:
+    return error_response(429, str(exc), getattr(request.state, "log_id", None), headers=exc.headers)
+
+
+async def _on_quota_unavailable(request: Request, exc: QuotaUnavailable) -> JSONResponse:
+    retry_after = str(request.app.state.admission.retry_after_s)
+    return error_response(503, str(exc), getattr(request.state, "log_id", None), headers={"Retry-After": retry_after})
+
+
 async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log_id = getattr(request.state, "log_id", None) or new_log_id()
     logger.exception("request %s failed", log_id)
@@ -84,4 +124,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InputError, _on_input_error)
     app.add_exception_handler(DeadlineExceeded, _on_deadline_exceeded)
     app.add_exception_handler(BackPressureError, _on_stage_backpressure)
+    app.add_exception_handler(StageUnavailable, _on_stage_unavailable)
+    app.add_exception_handler(QuotaExceeded, _on_quota_exceeded)
+    app.add_exception_handler(QuotaUnavailable, _on_quota_unavailable)
     app.add_exception_handler(Exception, _on_unexpected_error)

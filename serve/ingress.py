@@ -7,32 +7,36 @@ class-based ingress wrapper, which cannot resolve string annotations.
 
 import asyncio
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from ray import serve
-from ray.serve.handle import DeploymentHandle, DeploymentResponse
+from ray.serve.handle import DeploymentHandle
 
 from layout.decode import InputError
 from serve.admission import Admission, AdmissionMiddleware
+from serve.auth import CLIENT_ID, ApiKeys, AuthMiddleware
 from serve.backends import RECOGNITION_BACKENDS, backend_class
-from serve.backends.base import PageRecognition, RecognitionOptions, Region
+from serve.body_limit import BodyLimitMiddleware
 from serve.config import DeadlineConfig, ServiceConfig
 from serve.errors import DeadlineExceeded, error_response, install_error_handlers, new_log_id
 from serve.health import STAGES, readiness_problems
-from serve.layout_stage import LayoutRequest, LayoutResult
-from serve.metrics import LAYOUT, RECOGNITION, HttpMetricsMiddleware, IngressMetrics
+from serve.metrics import HttpMetricsMiddleware, IngressMetrics
 from serve.pipeline import DocumentPipeline, ParseOptions, load_file, unhonored_fields
 from serve.protocol import Envelope, ErrorResponse, LayoutParsingRequest, LayoutParsingResponse
+from serve.quotas import QuotaMiddleware, Quotas
+from serve.stage_calls import HandleLayoutClient, HandleRecognitionClient
 
 UNHONORED_HEADER = "X-Unhonored-Fields"
 # Seconds this request may take, below the server's maximum (`deadline.max_s`).
 TIMEOUT_HEADER = "X-Request-Timeout"
 PARSE_PATH = "/layout-parsing"
 ENDPOINTS = frozenset({PARSE_PATH, "/health", "/health/ready"})
+# Open without an API key: probes must not need one, and the API's description is public anyway.
+PUBLIC_PATHS = frozenset({"/health", "/health/ready", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+# Where a request's page-quota headers wait for its response, in Starlette's request.state.
+PAGE_USAGE = "page_usage"
 # The Ingress deployment's `user_config` key that stops admission (graceful shutdown).
 DRAINING = "draining"
 
@@ -42,42 +46,14 @@ app = FastAPI(
     version="0.1.0",
 )
 install_error_handlers(app)
-# Added last, so outermost: the metrics see what admission turns away.
+# Each added one wraps the ones before: metrics see everything; auth names the client before its quota is counted;
+# neither lets a refused request take an admission slot.
 app.add_middleware(AdmissionMiddleware, paths=frozenset({PARSE_PATH}))
+app.add_middleware(QuotaMiddleware, public_paths=PUBLIC_PATHS)
+app.add_middleware(AuthMiddleware, public_paths=PUBLIC_PATHS)
+app.add_middleware(BodyLimitMiddleware)
 app.add_middleware(HttpMetricsMiddleware)
-ERROR_RESPONSES = {status: {"model": ErrorResponse} for status in (422, 429, 500, 503, 504)}
-
-
-async def _cancelled_with_caller(response: DeploymentResponse) -> Any:
-    """Awaits a stage call and cancels it in the replica if the awaiting task is cancelled (a deadline). Ray Serve
-    does that by itself only when the whole HTTP request is cancelled (client gone)."""
-    try:
-        return await response
-    except asyncio.CancelledError:
-        response.cancel()
-        raise
-
-
-class _HandleLayoutClient:
-    def __init__(self, handle: DeploymentHandle, metrics: IngressMetrics) -> None:
-        self._handle = handle
-        self._metrics = metrics
-
-    async def detect(self, page: np.ndarray, request: LayoutRequest) -> LayoutResult:
-        with self._metrics.timed_stage(LAYOUT):
-            return await _cancelled_with_caller(self._handle.detect.remote(page, request))
-
-
-class _HandleRecognitionClient:
-    def __init__(self, handle: DeploymentHandle, metrics: IngressMetrics) -> None:
-        self._handle = handle
-        self._metrics = metrics
-
-    async def recognize(
-        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
-    ) -> PageRecognition:
-        with self._metrics.timed_stage(RECOGNITION):
-            return await _cancelled_with_caller(self._handle.recognize.remote(page, regions, options))
+ERROR_RESPONSES = {status: {"model": ErrorResponse} for status in (400, 401, 403, 413, 422, 429, 500, 503, 504)}
 
 
 def request_deadline(header: str | None, config: DeadlineConfig) -> float:
@@ -101,11 +77,18 @@ class Ingress:
         self._capabilities = backend_class(RECOGNITION_BACKENDS, self._config.recognition.backend).capabilities
         self._metrics = IngressMetrics(ENDPOINTS)
         app.state.metrics = self._metrics
-        app.state.admission = Admission(
-            self._config.admission.max_requests_in_flight, self._config.admission.retry_after_s
-        )
+        app.state.max_request_bytes = self._config.input.request_body_limit()
+        auth = self._config.auth
+        app.state.api_keys = ApiKeys.load(auth.keys_env, auth.keys_file) if auth.enabled else None
+        admission = self._config.admission
+        app.state.admission = Admission(admission.max_requests_in_flight, admission.retry_after_s)
+        self._quotas = Quotas(self._config.quotas, admission.retry_after_s) if self._config.quotas.enabled else None
+        app.state.quotas = self._quotas
+        retries = self._config.pipeline.stage_retries
         self._pipeline = DocumentPipeline(
-            self._config, _HandleLayoutClient(layout, self._metrics), _HandleRecognitionClient(recognition, self._metrics)
+            self._config,
+            HandleLayoutClient(layout, retries, self._metrics),
+            HandleRecognitionClient(recognition, retries, self._metrics),
         )
         self._app_name = serve.get_replica_context().app_name
 
@@ -129,16 +112,33 @@ class Ingress:
             # call in the replica, and the VL backends abort their engine requests.
             async with asyncio.timeout(deadline) as scope:
                 data, name_hint = await load_file(body, self._config)
-                result = await self._pipeline.parse(data, body.fileType, name_hint, options)
+                result = await self._pipeline.parse(
+                    data, body.fileType, name_hint, options, admit_pages=self._page_quota(request)
+                )
         except TimeoutError as exc:
             if not scope.expired():
                 raise
             raise DeadlineExceeded(f"Deadline of {deadline:g} s exceeded; the request was cancelled") from exc
         self._metrics.parsed(result["layoutParsingResults"])
         unhonored = unhonored_fields(body, self._capabilities)
-        headers = {UNHONORED_HEADER: ",".join(unhonored)} if unhonored else None
+        headers = dict(getattr(request.state, PAGE_USAGE, {}))
+        if unhonored:
+            headers[UNHONORED_HEADER] = ",".join(unhonored)
         content = {"logId": log_id, "errorCode": 0, "errorMsg": "Success", "result": result}
         return JSONResponse(content=content, headers=headers)
+
+    def _page_quota(self, request: Request) -> Callable[[int], Awaitable[None]] | None:
+        client = getattr(request.state, CLIENT_ID, None)
+        if self._quotas is None or client is None:
+            return None
+        quotas = self._quotas
+
+        async def admit(pages: int) -> None:
+            usage = await quotas.count_pages(client, pages)
+            if usage is not None:
+                setattr(request.state, PAGE_USAGE, usage.headers())
+
+        return admit
 
     @app.get("/health", operation_id="checkHealth", response_model=Envelope)
     async def health(self) -> dict:

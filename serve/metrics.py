@@ -95,6 +95,10 @@ class IngressMetrics:
             description="Time one page spends in a stage as the ingress sees it: queueing, transfer and work.",
             boundaries=SECONDS_BUCKETS, tag_keys=("stage",),
         )
+        self.stage_retries = Counter(
+            "ocrvl_stage_retries_total", description="Pages sent to a stage again because its replica died.",
+            tag_keys=("stage",),
+        )
 
     @contextmanager
     def timed_stage(self, stage: str) -> Iterator[None]:

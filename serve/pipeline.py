@@ -7,7 +7,7 @@ handles (the service) and over in-process models (the benchmark's direct baselin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
@@ -188,12 +188,18 @@ class DocumentPipeline:
         self._layout = layout
         self._recognition = recognition
 
-    async def parse(self, data: bytes, file_type: int | None, name_hint: str | None, options: ParseOptions) -> dict:
-        """The `result` object of a successful response."""
+    async def parse(
+        self, data: bytes, file_type: int | None, name_hint: str | None, options: ParseOptions,
+        admit_pages: Callable[[int], Awaitable[None]] | None = None,
+    ) -> dict:
+        """The `result` object of a successful response. `admit_pages(n)` is awaited once the page count is
+        known, before any page work; it may refuse the document by raising (a page quota)."""
         document = await asyncio.to_thread(
             open_document, data, file_type, self._config.input.decode_limits(), name_hint=name_hint
         )
         try:
+            if admit_pages is not None:
+                await admit_pages(document.num_pages)
             pages = await self._parse_pages(document, options)
             return {"layoutParsingResults": pages, "dataInfo": data_info(document)}
         finally:

@@ -13,6 +13,11 @@ from pydantic import BaseModel
 from layout.types import Detection, Polygon
 
 
+class BackendUnavailable(RuntimeError):
+    """The backend cannot serve right now (its engine died, its server is unreachable): the client gets a 503 with
+    Retry-After, not a 500, because the same request will succeed once the replica or server is back."""
+
+
 class LayoutBackend(ABC):
     """Finds labelled regions on page images (BGR uint8), in the PP-DocLayoutV2 vocabulary."""
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from serve.backends.base import RecognitionOptions
+from serve.backends.base import BackendUnavailable, RecognitionOptions
 from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, Answer, EngineCall, VlRecognitionBackend, sampling_for
 
 # Status codes worth another try: the server is overloaded or restarting, not refusing the request itself.
@@ -45,8 +45,8 @@ class OpenAiVlOptions(BaseModel):
     send_pixel_budget: bool = True
 
 
-class RecognitionServerError(RuntimeError):
-    """The VLM server failed a request after every retry (a 500 for the client, never a 4xx)."""
+class RecognitionServerError(BackendUnavailable):
+    """The VLM server failed a request after every retry (a 503 for the client, never a 4xx)."""
 
 
 class OpenAiVl(VlRecognitionBackend):

@@ -17,7 +17,7 @@ import ray
 from pydantic import BaseModel, ConfigDict, Field
 
 from layout.vl_image import PATCH_FACTOR
-from serve.backends.base import RecognitionOptions
+from serve.backends.base import BackendUnavailable, RecognitionOptions
 from serve.backends.checkpoints import resolve_model
 from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, Answer, EngineCall, VlRecognitionBackend, sampling_for
 
@@ -101,6 +101,7 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
 
     async def answer(self, call: EngineCall, options: RecognitionOptions) -> Answer:
         from vllm import SamplingParams
+        from vllm.v1.engine.exceptions import EngineDeadError
 
         chosen = sampling_for(call.task, options, self._opts.default_max_new_tokens)
         # vLLM's own neutral values stand in for fields the request left out.
@@ -113,12 +114,14 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
         )
         request_id = f"{self._id_prefix}-{next(self._ids)}"
         final = None
-        async for output in self.engine.generate(
-            {"prompt": self._opts.prompt_template.format(prompt=call.prompt), "multi_modal_data": {"image": call.image}},
-            sampling,
-            request_id,
-        ):
-            final = output
+        prompt = self._opts.prompt_template.format(prompt=call.prompt)
+        inputs = {"prompt": prompt, "multi_modal_data": {"image": call.image}}
+        try:
+            async for output in self.engine.generate(inputs, sampling, request_id):
+                final = output
+        except EngineDeadError as exc:
+            # The replica's health check now fails too, so Ray Serve replaces it.
+            raise BackendUnavailable("The recognition engine died; retry shortly") from exc
         if final is None:
             return Answer("")
         return Answer(

@@ -60,7 +60,21 @@ def test_a_batch_gives_each_page_the_answer_it_gets_alone(engine, page):
         keyed = [{(d.label, tuple(round(v) for v in d.bbox)): d.model_order for d in found if d.score >= 0.51}
                  for found in (batch_result, single)]
         assert keyed[0].keys() == keyed[1].keys()
-        assert np.mean([keyed[0][k] == keyed[1][k] for k in keyed[0]]) > 0.9
+        # The model's ranks are vote counts of its pairwise order head, which shift by a vote or two when near-tied
+        # logits round differently; what must agree is the order they put the regions in.
+        assert _concordance(keyed[0], keyed[1]) > 0.9
+
+
+def _concordance(ranks: dict, others: dict) -> float:
+    """The share of region pairs both rankings put in the same order (pairs tied in either are skipped)."""
+    keys = list(ranks)
+    same = differ = 0
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            product = (ranks[a] - ranks[b]) * (others[a] - others[b])
+            same += product > 0
+            differ += product < 0
+    return same / (same + differ)
 
 
 def test_parsing_res_list_follows_the_model_order_not_geometry(layout_config, engine, page):

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import base64
-import os
+import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import cv2
 import httpx
 import numpy as np
+import pypdfium2 as pdfium
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadtest.processes import command_lines, server_pid, session_of
 from loadtest.service import REPO, running_service
 from serve.cli import free_port
 from serve.config import ServiceConfig
@@ -26,9 +29,16 @@ LOCAL_ARGS = yaml.safe_load((REPO / "configs" / "local.yaml").read_text())["appl
 ADMISSION = ServiceConfig.model_validate(LOCAL_ARGS).admission
 ADMITTED = ADMISSION.max_requests_in_flight
 
-# The service tests' copy of configs/local.yaml: a page limit a test can reach, and loopback URLs allowed
-# (only for the test's own file server).
-TEST_OVERRIDES = {"input": {"max_pages": 300, "url_fetch": {"allowed_hosts": ["127.0.0.1"], "timeout_s": 5}}}
+T = TypeVar("T")
+# Replicas report to Ray's agent every 2 s (serve/cli.py); allow for a loaded machine.
+METRICS_WAIT_S = 30
+# A replaced replica loads its models again.
+RECOVERY_WAIT_S = 120
+
+# The service tests' copy of configs/local.yaml: a page limit and a body cap a test can reach, and loopback URLs
+# allowed (only for the test's own file server).
+TEST_OVERRIDES = {"input": {"max_pages": 300, "max_request_bytes": 20_000_000,
+                            "url_fetch": {"allowed_hosts": ["127.0.0.1"], "timeout_s": 5}}}
 
 
 @pytest.fixture(scope="package")
@@ -66,29 +76,38 @@ def missing_series(metrics_url: str, wanted: set[str], timeout_s: float) -> set[
         time.sleep(1)
 
 
-def _command_lines() -> dict[int, list[str]]:
-    lines = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                lines[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
-            except OSError:
-                pass
-    return lines
+def wait_for(condition: Callable[[], bool], timeout_s: float) -> None:
+    poll(lambda: None, lambda _: condition(), timeout_s)
 
 
-def server_pid(service_url: str) -> int:
-    """The `ocrvl serve` process answering on `service_url`."""
-    port = str(urlsplit(service_url).port)
-    return next(pid for pid, line in _command_lines().items() if "serve.cli" in line and port in line)
+def poll(get: Callable[[], T], until: Callable[[T], bool], timeout_s: float) -> T:
+    """Calls `get` until its result satisfies `until`, and returns that result."""
+    deadline = time.monotonic() + timeout_s
+    while not until(result := get()):
+        assert time.monotonic() < deadline, f"timed out; last: {result!r}"
+        time.sleep(0.25)
+    return result
+
+
+def service_pids(service_url: str, title: str) -> list[int]:
+    """Processes started by the `ocrvl serve` answering on `service_url` whose command line contains `title`
+    (their session is the server's: Ray's workers and the engines they start inherit it)."""
+    session = session_of(server_pid(service_url))
+    return [pid for pid, line in command_lines().items() if title in " ".join(line) and session_of(pid) == session]
 
 
 def replica_pids(service_url: str, deployment: str) -> list[int]:
-    """Processes of `deployment`'s replicas started by the `ocrvl serve` answering on `service_url` (their
-    session is the server's: Ray's workers inherit it)."""
-    session = os.getsid(server_pid(service_url))
-    return [pid for pid, line in _command_lines().items()
-            if f"ray::ServeReplica:ocrvl:{deployment}" in line and os.getsid(pid) == session]
+    """Processes of `deployment`'s replicas."""
+    return service_pids(service_url, f"ray::ServeReplica:ocrvl:{deployment}")
+
+
+def blank_pdf(pages: int) -> bytes:
+    document = pdfium.PdfDocument.new()
+    for _ in range(pages):
+        document.new_page(200, 100)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
 
 
 def b64(data: bytes) -> str:

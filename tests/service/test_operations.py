@@ -6,38 +6,31 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 import httpx
 import pytest
 
 from serve.metrics import scrape_sum
 from tests.deploy_manifests import dashboard_metric_names, load_dashboard
-from tests.service.conftest import ADMISSION, ADMITTED, VL_SERIES, b64, missing_series, replica_pids, report_png
+from tests.service.conftest import (
+    ADMISSION,
+    ADMITTED,
+    METRICS_WAIT_S,
+    RECOVERY_WAIT_S,
+    VL_SERIES,
+    b64,
+    missing_series,
+    poll,
+    replica_pids,
+    report_png,
+    wait_for,
+)
 
 pytestmark = pytest.mark.service
-T = TypeVar("T")
 
-# Replicas report to Ray's agent every 2 s (serve/cli.py); allow for a loaded machine.
-METRICS_WAIT_S = 30
-RECOVERY_WAIT_S = 120
 # Generous for a shared 2-core machine: a rejection must never wait on model work (the benchmark measures it).
 REJECT_WITHIN_S = 10
-
-
-def _wait_for(condition: Callable[[], bool], timeout_s: float) -> None:
-    _poll(lambda: None, lambda _: condition(), timeout_s)
-
-
-def _poll(get: Callable[[], T], until: Callable[[T], bool], timeout_s: float) -> T:
-    """Calls `get` until its result satisfies `until`, and returns that result."""
-    deadline = time.monotonic() + timeout_s
-    while not until(result := get()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.25)
-    return result
 
 
 def _parse(client: httpx.Client, **fields) -> httpx.Response:
@@ -61,7 +54,7 @@ def test_a_parsed_page_moves_the_request_page_block_and_stage_metrics(client, me
     text_blocks = sum(b["block_label"] == "text" for b in
                       response.json()["result"]["layoutParsingResults"][0]["prunedResult"]["parsing_res_list"])
     expected = {"ok": 1, "pages": 1, "text_blocks": text_blocks, "layout": 1, "recognition": 1, "batches": 1}
-    _wait_for(lambda: {k: v - before[k] for k, v in figures().items()} == expected, METRICS_WAIT_S)
+    poll(lambda: {k: v - before[k] for k, v in figures().items()}, lambda moved: moved == expected, METRICS_WAIT_S)
 
 
 def test_refused_requests_are_counted_by_status(client, metrics_url):
@@ -70,7 +63,7 @@ def test_refused_requests_are_counted_by_status(client, metrics_url):
 
     before = refused()
     assert client.post("/layout-parsing", json={"file": "not base64!", "fileType": 1}).status_code == 422
-    _wait_for(lambda: refused() - before == 1, METRICS_WAIT_S)
+    wait_for(lambda: refused() - before == 1, METRICS_WAIT_S)
 
 
 def test_the_dashboard_queries_only_metrics_the_service_exports(client, metrics_url):
@@ -122,9 +115,9 @@ def test_readiness_is_503_while_a_stage_has_no_replica_and_recovers(client, serv
     [layout] = replica_pids(service_url, "LayoutStage")
     os.kill(layout, signal.SIGKILL)
 
-    not_ready = _poll(lambda: client.get("/health/ready"), lambda r: r.status_code == 503, METRICS_WAIT_S)
+    not_ready = poll(lambda: client.get("/health/ready"), lambda r: r.status_code == 503, METRICS_WAIT_S)
     assert not_ready.json()["errorCode"] == 503 and "LayoutStage" in not_ready.json()["errorMsg"]
     assert client.get("/health").status_code == 200
 
-    _wait_for(lambda: client.get("/health/ready").status_code == 200, RECOVERY_WAIT_S)
+    wait_for(lambda: client.get("/health/ready").status_code == 200, RECOVERY_WAIT_S)
     assert _parse(client).status_code == 200

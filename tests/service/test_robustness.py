@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import threading
 import time
@@ -15,7 +16,8 @@ import numpy as np
 import pypdfium2 as pdfium
 import pytest
 
-from tests.service.conftest import ADMITTED, b64
+from serve.config import ServiceConfig
+from tests.service.conftest import ADMITTED, LOCAL_ARGS, b64, blank_pdf
 
 pytestmark = pytest.mark.service
 
@@ -36,17 +38,6 @@ def _png_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
-def _blank_pdf(pages: int) -> bytes:
-    document = pdfium.PdfDocument.new()
-    for _ in range(pages):
-        document.new_page(200, 100)
-    import io
-
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
-
-
 PNG = _text_png()
 
 
@@ -59,7 +50,7 @@ PNG = _text_png()
         ("corrupt pdf", {"file": b64(b"%PDF-1.7\n1 0 obj <<>> garbage"), "fileType": 0}),
         ("random bytes", {"file": b64(bytes(range(256)) * 8)}),
         ("pixel bomb", {"file": b64(_png_claiming(100_000, 100_000)), "fileType": 1}),
-        ("pdf declared as image", {"file": b64(_blank_pdf(1)), "fileType": 1}),
+        ("pdf declared as image", {"file": b64(blank_pdf(1)), "fileType": 1}),
     ],
 )
 def test_bad_input_is_a_fast_422_envelope(client, name, payload):
@@ -71,8 +62,48 @@ def test_bad_input_is_a_fast_422_envelope(client, name, payload):
     assert body["errorCode"] == 422 and body["errorMsg"] and "result" not in body
 
 
+def test_a_body_over_the_cap_is_a_fast_413_envelope(client):
+    started = time.monotonic()
+    response = client.post("/layout-parsing", content=b'{"file": "' + b"A" * 21_000_000 + b'"}',
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and response.json()["errorCode"] == 413
+    assert time.monotonic() - started < REJECT_WITHIN_S
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("nested 100k deep", b'{"file": "x", "layoutThreshold": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+        ("a 10k-digit number", b'{"file": "x", "fileType": ' + b"9" * 10_000 + b"}"),
+        ("not UTF-8", b'{"file": "\xff\xfe"}'),
+        ("a JSON array", b"[1, 2, 3]"),
+        ("JSON null", b"null"),
+        ("empty body", b""),
+        ("truncated JSON", b'{"file": "iVBOR'),
+    ],
+)
+def test_hostile_json_is_a_fast_4xx_envelope(client, name, body):
+    started = time.monotonic()
+    response = client.post("/layout-parsing", content=body, headers={"Content-Type": "application/json"})
+    assert time.monotonic() - started < REJECT_WITHIN_S
+    assert 400 <= response.status_code < 500, (name, response.text[:300])
+    assert response.json()["errorCode"] == response.status_code and response.json()["errorMsg"]
+
+
+def test_a_giant_pdf_page_is_rendered_within_the_pixel_limit_or_refused(client):
+    document = pdfium.PdfDocument.new()
+    document.new_page(14_400, 14_400)  # the largest page PDF allows: 200 x 200 inches
+    buffer = io.BytesIO()
+    document.save(buffer)
+    response = client.post("/layout-parsing", json={"file": b64(buffer.getvalue()), "visualize": False})
+    assert response.status_code in (200, 422), response.text[:300]
+    if response.status_code == 200:
+        [page] = response.json()["result"]["dataInfo"]["pages"]
+        assert page["width"] * page["height"] <= ServiceConfig.model_validate(LOCAL_ARGS).input.max_pixels
+
+
 def test_pdf_at_the_page_limit_is_processed_in_full(client):
-    r = client.post("/layout-parsing", json={"file": b64(_blank_pdf(300)), "visualize": False})
+    r = client.post("/layout-parsing", json={"file": b64(blank_pdf(300)), "visualize": False})
     assert r.status_code == 200
     result = r.json()["result"]
     assert result["dataInfo"]["numPages"] == 300 == len(result["layoutParsingResults"])
@@ -80,7 +111,7 @@ def test_pdf_at_the_page_limit_is_processed_in_full(client):
 
 def test_pdf_over_the_page_limit_is_refused_with_the_counts(client):
     started = time.monotonic()
-    r = client.post("/layout-parsing", json={"file": b64(_blank_pdf(301))})
+    r = client.post("/layout-parsing", json={"file": b64(blank_pdf(301))})
     assert time.monotonic() - started < REJECT_WITHIN_S
     assert r.status_code == 422
     assert "301" in r.json()["errorMsg"] and "300" in r.json()["errorMsg"]

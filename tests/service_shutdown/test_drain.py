@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loadtest.processes import server_pid
 from loadtest.service import running_service
 from tests.conftest import EVAL
-from tests.service.conftest import ADMISSION, b64, file_b64, server_pid
+from tests.service.conftest import ADMISSION, b64, file_b64
 
 pytestmark = pytest.mark.service
 

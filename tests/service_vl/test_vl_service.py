@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
-from tests.conftest import EVAL
 from serve.metrics import scrape_sum
+from tests.conftest import EVAL
 from tests.deploy_manifests import dashboard_metric_names, load_dashboard
-from tests.service.conftest import VL_SERIES, b64, file_b64, missing_series, report_png
+from tests.service.conftest import (
+    RECOVERY_WAIT_S,
+    VL_SERIES,
+    b64,
+    file_b64,
+    missing_series,
+    report_png,
+    service_pids,
+    wait_for,
+)
 
 pytestmark = pytest.mark.service
 
@@ -84,3 +96,34 @@ def test_the_engine_and_the_vl_stage_export_the_dashboards_series(vl_client, vl_
         worker.result()
     assert scrape_sum(vl_metrics_url, "ray_ocrvl_vl_tokens_total", kind="generated") > 0
     assert scrape_sum(vl_metrics_url, "ray_ocrvl_vl_calls_total", task="ocr") > 0
+
+
+def test_an_engine_killed_under_load_fails_requests_with_503_and_its_replica_is_replaced(vl_client):
+    url = str(vl_client.base_url).rstrip("/")
+    payload = {"file": b64(report_png()), "visualize": False, "maxNewTokens": 16}
+    answers: list[httpx.Response] = []
+    stop = threading.Event()
+
+    def keep_posting() -> None:
+        with httpx.Client(base_url=url, timeout=300) as own:
+            while not stop.is_set():
+                answers.append(own.post("/layout-parsing", json=payload))
+
+    [engine] = service_pids(url, "VLLM::EngineCore")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(4):
+            pool.submit(keep_posting)
+        wait_for(lambda: len(answers) >= 4, RECOVERY_WAIT_S)
+        os.kill(engine, signal.SIGKILL)
+        # Requests meet the dead engine until Ray Serve's health check replaces the replica.
+        wait_for(lambda: any(a.status_code == 503 for a in answers), RECOVERY_WAIT_S)
+        stop.set()
+
+    for answer in answers:
+        body = answer.json()
+        assert answer.status_code in (200, 503) and body["errorCode"] == (0 if answer.status_code == 200 else 503)
+        if answer.status_code == 503:
+            assert answer.headers["Retry-After"] and "engine died" in body["errorMsg"]
+    wait_for(lambda: service_pids(url, "VLLM::EngineCore") not in ([], [engine]), RECOVERY_WAIT_S)
+    wait_for(lambda: vl_client.get("/health/ready").status_code == 200, RECOVERY_WAIT_S)
+    assert vl_client.post("/layout-parsing", json=payload).status_code == 200

@@ -93,3 +93,39 @@ def test_a_full_stage_queue_and_a_passed_deadline_are_answered_in_the_envelope()
     assert full_response.json()["errorCode"] == 503
     assert late_response.status_code == 504
     assert late_response.json()["errorMsg"] == "Deadline of 1 s exceeded; the request was cancelled"
+
+
+def _body_limited_app(limit: int) -> Starlette:
+    from fastapi import FastAPI
+
+    from serve.body_limit import BodyLimitMiddleware
+    from serve.errors import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/parse")
+    async def parse(request: Request) -> dict:
+        return {"bytes": len(await request.body())}
+
+    app.add_middleware(BodyLimitMiddleware)
+    app.state.max_request_bytes = limit
+    return app
+
+
+def test_a_body_over_the_cap_is_a_413_envelope_whether_declared_or_streamed():
+    async def chunks():
+        for _ in range(10):
+            yield b"x" * 100
+
+    async def calls() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=_body_limited_app(limit=500))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return [await client.post("/parse", content=b"y" * 400), await client.post("/parse", content=b"y" * 501),
+                    await client.post("/parse", content=chunks())]
+
+    within, declared, streamed = asyncio.run(calls())
+    assert within.json() == {"bytes": 400}
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.json()["errorCode"] == 413 and response.json()["errorMsg"] == "Request body exceeds 500 bytes"

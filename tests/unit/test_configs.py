@@ -37,3 +37,25 @@ def test_a_misspelt_backend_option_fails_when_the_config_is_loaded():
 def test_an_unknown_backend_fails_when_the_config_is_loaded():
     with pytest.raises(ValidationError, match="unknown backend 'pp_doclayout_v9'"):
         ServiceConfig.model_validate({"layout": {"backend": "pp_doclayout_v9"}})
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_requests_reach_admission_and_deadlines_end_before_the_proxy_cuts_them_off(path):
+    raw = yaml.safe_load(path.read_text())
+    for application in raw["applications"]:
+        config = ServiceConfig.model_validate(application["args"])
+        ingress = next(d for d in application["deployments"] if d["name"] == "Ingress")
+        # Otherwise Ray queues requests before admission can answer 429, and health probes wait behind them.
+        assert ingress["max_ongoing_requests"] > config.admission.max_requests_in_flight
+        # Otherwise the proxy answers first, outside the envelope, and the work is not cancelled by us.
+        assert config.deadline.max_s < raw["http_options"]["request_timeout_s"]
+        # A replica being replaced waits for its longest request (configs that set the wait at all).
+        if "graceful_shutdown_timeout_s" in ingress:
+            assert ingress["graceful_shutdown_timeout_s"] >= config.deadline.max_s
+
+
+def test_the_default_body_cap_fits_a_base64_file_of_the_maximum_size_and_its_json():
+    from serve.config import JSON_OVERHEAD_BYTES, InputConfig
+
+    assert InputConfig(max_file_bytes=3_000_000).request_body_limit() == 4_000_000 + JSON_OVERHEAD_BYTES
+    assert InputConfig(max_request_bytes=10).request_body_limit() == 10

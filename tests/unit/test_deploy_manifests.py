@@ -193,6 +193,20 @@ def test_gpu_target_runs_recognition_on_a_gpu_and_reads_weights_from_the_model_v
         assert application["args"][stage]["backend_options"]["model"].startswith("/models/")
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_auth_is_on_and_every_pod_mounts_the_key_file_read_only(target):
+    (application,) = serve_config_of(target)["applications"]
+    auth = application["args"]["auth"]
+    assert auth["enabled"] is True
+    key_dir, key_name = auth["keys_file"].rsplit("/", 1)
+    for template in pod_templates(rayservice_of(target)):
+        mounts = {mount["name"]: mount for mount in ray_container(template)["volumeMounts"]}
+        secrets = {volume["name"]: volume["secret"] for volume in template["spec"]["volumes"] if "secret" in volume}
+        (name,) = secrets
+        assert mounts[name]["mountPath"] == key_dir and mounts[name]["readOnly"] is True
+        assert [item["path"] for item in secrets[name]["items"]] == [key_name]
+
+
 def test_render_check_passes_on_the_checked_in_files():
     assert render.main(["--check"]) == 0
 

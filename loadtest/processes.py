@@ -1,0 +1,64 @@
+"""The service's processes, read from /proc: which belong to one `ocrvl serve` (Ray's workers, replicas and the
+engines they start all stay in its session), what each is, and how much memory it holds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+def command_lines() -> dict[int, list[str]]:
+    """Every process's command line, split into its arguments."""
+    lines = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                lines[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:  # gone since it was listed
+                pass
+    return lines
+
+
+def server_pid(url: str) -> int:
+    """The `ocrvl serve` process answering on `url` (started with --port, as loadtest.service does). It leads
+    the session of every process it starts."""
+    port = str(urlsplit(url).port)
+    return next(pid for pid, line in command_lines().items() if "serve.cli" in line and port in line)
+
+
+def session_of(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def session_processes(session: int) -> dict[int, str]:
+    """The live processes of `session`, each with a short name: a Ray worker's title (`ray::ServeReplica:...`),
+    a renamed engine process (`VLLM::EngineCore`), otherwise its program and module."""
+    processes = {}
+    for pid, line in command_lines().items():
+        if session_of(pid) == session and line and line[0]:
+            processes[pid] = process_name(line)
+    return processes
+
+
+def process_name(line: list[str]) -> str:
+    title = " ".join(part for part in line if part).strip()
+    if title.startswith(("ray::", "VLLM::")):
+        return title.split()[0]
+    program = Path(line[0]).name
+    if "-m" in line[:-1]:
+        return f"{program} -m {line[line.index('-m') + 1]}"
+    return program
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident memory of `pid`; None once it has exited."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
+    except (OSError, IndexError, ValueError):
+        return None

@@ -1,0 +1,88 @@
+"""The embedded app with API keys and Redis quotas on, behind two ingress replicas: keys are checked, the
+quota is one count for the whole service, a document over the page quota is refused whole, and keys never reach
+the logs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loadtest.service import running_service
+from tests.service.conftest import b64, blank_pdf, report_png
+
+pytestmark = pytest.mark.service
+
+KEYS = {"ci": "ci-secret-0123456789", "pages": "pages-secret-0123456789"}
+REQUESTS_PER_MINUTE = 4
+PAGES_PER_DAY = 3
+
+
+@dataclass(frozen=True)
+class Secured:
+    url: str
+    log: Path
+
+    def post(self, client: str | None, body: dict) -> httpx.Response:
+        headers = {"Authorization": f"token {KEYS[client]}"} if client else {}
+        return httpx.post(f"{self.url}/layout-parsing", json=body, headers=headers, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Secured]:
+    workdir = tmp_path_factory.mktemp("service-secured")
+    overrides = {
+        "auth": {"enabled": True, "keys_env": "TEST_OCRVL_API_KEYS"},
+        "quotas": {"enabled": True, "redis_url": redis_url, "key_prefix": "secured",
+                   "default": {"requests_per_minute": REQUESTS_PER_MINUTE},
+                   "clients": {"pages": {"pages_per_day": PAGES_PER_DAY}}},
+    }
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TEST_OCRVL_API_KEYS", ",".join(f"{client}:{key}" for client, key in KEYS.items()))
+        with running_service(workdir, args_overrides=overrides,
+                             deployment_overrides={"Ingress": {"num_replicas": 2}}) as url:
+            yield Secured(url, workdir / "serve.log")
+
+
+def _pdf(pages: int) -> dict:
+    return {"file": b64(blank_pdf(pages)), "fileType": 0, "visualize": False}
+
+
+def test_no_key_is_401_a_wrong_key_403_and_probes_stay_open(secured):
+    missing = secured.post(None, {"file": b64(report_png())})
+    assert missing.status_code == 401 and missing.json()["errorCode"] == 401
+    wrong = httpx.post(f"{secured.url}/layout-parsing", json={"file": b64(report_png())},
+                       headers={"Authorization": "Bearer not-a-key"}, timeout=60)
+    assert wrong.status_code == 403 and wrong.json()["errorMsg"] == "Invalid API key"
+    assert httpx.get(f"{secured.url}/health/ready", timeout=60).status_code == 200
+
+
+def test_the_request_quota_is_one_count_across_ingress_replicas(secured):
+    # The windows are whole minutes: keep the burst inside one.
+    while time.time() % 60 > 55:
+        time.sleep(0.5)
+    # Cheap requests (refused as bad input) still count: a quota is on requests, not on successes.
+    answers = [secured.post("ci", {"file": "bm90IGEgZmlsZQ==", "fileType": 1}) for _ in range(REQUESTS_PER_MINUTE + 2)]
+    assert [a.status_code for a in answers] == [422] * REQUESTS_PER_MINUTE + [429] * 2
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers[:REQUESTS_PER_MINUTE]] == ["3", "2", "1", "0"]
+    refused = answers[-1]
+    assert refused.json()["errorCode"] == 429 and refused.headers["X-RateLimit-Remaining"] == "0"
+    assert int(refused.headers["Retry-After"]) <= 61
+
+
+def test_a_document_over_the_page_quota_is_refused_whole(secured):
+    first = secured.post("pages", _pdf(2))
+    assert first.status_code == 200
+    assert first.headers["X-PageQuota-Remaining"] == "1"
+    over = secured.post("pages", _pdf(2))
+    assert over.status_code == 429 and "2 pages sent, 1 of 3 left today" in over.json()["errorMsg"]
+    assert secured.post("pages", _pdf(1)).status_code == 200
+
+
+def test_keys_never_reach_the_logs(secured):
+    log = secured.log.read_text()
+    assert all(key not in log for key in KEYS.values())
