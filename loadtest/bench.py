@@ -3,9 +3,9 @@
     .venv/bin/python -m loadtest.bench            # starts the service from configs/local.yaml itself
     .venv/bin/python -m loadtest.bench --url http://127.0.0.1:8080
 
-Prints one table. Both sides parse the same single-page images with the same defaults (visualize off); the
-direct side runs first, then the service at 1 and at N requests in flight, all in one run so the figures are
-comparable on a shared, noisy machine.
+Prints one table and draws docs/figures/bench-embedded.png. Both sides parse the same single-page images with the
+same defaults (visualize off); the direct side runs first, then the service at each number of requests in flight,
+all in one run so the figures are comparable on a shared, noisy machine.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pypdfium2 as pdfium
 import yaml
 
 from loadtest.direct import direct_pipeline
-from loadtest.runs import Run, post_closed_loop
+from loadtest.runs import Run, plot_runs, post_closed_loop
 from loadtest.service import REPO, running_service
 from serve.backends import RECOGNITION_BACKENDS, backend_class
 from serve.config import ServiceConfig
@@ -82,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running service; default: start one from --config")
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "local.yaml")
-    parser.add_argument("--in-flight", type=int, default=4, help="concurrent requests of the loaded run")
-    parser.add_argument("--rounds", type=int, default=2, help="times each page is sent in the loaded run")
+    parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 2, 4], help="concurrent requests per run")
+    parser.add_argument("--rounds", type=int, default=2, help="times each page is sent in runs with several in flight")
+    parser.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "bench-embedded.png")
     args = parser.parse_args(argv)
 
     raw = yaml.safe_load(args.config.read_text())
@@ -94,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         service = nullcontext(args.url) if args.url else running_service(Path(workdir), args.config)
         with service as url:
             baseline = run_direct(config, pages)
-            runs = [baseline, run_service(url, pages, 1), run_service(url, pages * args.rounds, args.in_flight)]
+            runs = [baseline] + [run_service(url, pages * (1 if n == 1 else args.rounds), n) for n in args.in_flight]
     print_table(runs, baseline)
+    plot_runs(runs, args.figure, "Embedded pipeline: the service vs the same models in one process")
     return 0
 
 

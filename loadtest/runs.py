@@ -1,16 +1,21 @@
-"""One measured point of a benchmark, and the closed and open loops of HTTP clients that measure it."""
+"""The benchmarks' measured points: fixed lists of request bodies sent through the load generator
+(loadtest/generator.py), or work timed in-process (`Run`)."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import random
-import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import math
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-import httpx
+from loadtest.generator import CLOSED, Limits, Point, closed_loop, open_loop, warm_up
+from loadtest.mix import Mix
+from loadtest.report import RunResult, plot
+from loadtest.stats import Sample
+from loadtest.target import Target
 
 REQUEST_TIMEOUT_S = 600
 
@@ -28,64 +33,44 @@ class Run:
         return len(self.latencies) / self.wall_s
 
 
-def post_closed_loop(mode: str, url: str, payloads: Sequence[dict], concurrency: int, warm_up: int = 0) -> Run:
-    """POSTs every payload to `url` from `concurrency` clients, each sending its next request as soon as its last
-    one is answered; any error status fails the run. The first `warm_up` payloads are sent first, untimed."""
+def closed_point(url: str, payloads: Sequence[Mapping[str, Any]], concurrency: int, warm_up_requests: int = 0) -> Point:
+    """POSTs every payload once to `url` from `concurrency` clients, each sending its next request as soon as its
+    last one is answered, after `warm_up_requests` untimed ones."""
+    mix = Mix.from_payloads(payloads)
+    target = Target(url, timeout_s=REQUEST_TIMEOUT_S)
 
-    def one(payload: dict) -> float:
-        t0 = time.perf_counter()
-        client.post(url, json=payload).raise_for_status()
-        return time.perf_counter() - t0
+    async def measure() -> Point:
+        await warm_up(target, mix.cycle(), warm_up_requests, concurrency)
+        return await closed_loop(target, mix.cycle(), concurrency, Limits(math.inf, len(payloads)))
 
-    with httpx.Client(timeout=REQUEST_TIMEOUT_S) as client, ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, payloads[:warm_up]))
-        started = time.perf_counter()
-        latencies = list(pool.map(one, payloads))
-        wall = time.perf_counter() - started
-    return Run(mode, concurrency, latencies, wall)
+    return asyncio.run(measure())
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One request of an open-loop run: its status and how long its answer took."""
-
-    status: int
-    latency_s: float
-    retry_after: str | None
-
-
-@dataclass(frozen=True)
-class OpenRun:
-    rate_per_s: float
-    outcomes: list[Outcome]
-    # From the first arrival to the last answer.
-    wall_s: float
+def post_closed_loop(mode: str, url: str, payloads: Sequence[Mapping[str, Any]], concurrency: int,
+                     warm_up: int = 0) -> Run:
+    """`closed_point` as a Run; any answer but a success fails it."""
+    point = closed_point(url, payloads, concurrency, warm_up)
+    failed = [s.kind for s in point.samples if not s.ok]
+    if failed:
+        raise RuntimeError(f"{mode}: {len(failed)} requests failed ({', '.join(sorted(set(failed)))})")
+    return Run(mode, concurrency, [s.latency_s for s in point.samples], point.wall_s)
 
 
-async def _post_open_loop(url: str, payloads: Sequence[dict], rate_per_s: float, duration_s: float,
-                          seed: int) -> OpenRun:
-    arrivals = random.Random(seed)
-    outcomes: list[Outcome] = []
-
-    async def one(client: httpx.AsyncClient, payload: dict) -> None:
-        t0 = time.perf_counter()
-        response = await client.post(url, json=payload)
-        outcomes.append(Outcome(response.status_code, time.perf_counter() - t0, response.headers.get("retry-after")))
-
-    # No connection limit: an open loop must not wait for a free connection, or it stops being open.
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    started = time.perf_counter()
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, limits=limits) as client, asyncio.TaskGroup() as group:
-        for payload in itertools.cycle(payloads):
-            group.create_task(one(client, payload))
-            await asyncio.sleep(arrivals.expovariate(rate_per_s))
-            if time.perf_counter() - started >= duration_s:
-                break
-    return OpenRun(rate_per_s, outcomes, time.perf_counter() - started)
-
-
-def post_open_loop(url: str, payloads: Sequence[dict], rate_per_s: float, duration_s: float,
-                   seed: int = 0) -> OpenRun:
+def open_point(url: str, payloads: Sequence[Mapping[str, Any]], rate_per_s: float, duration_s: float,
+               seed: int = 0) -> Point:
     """POSTs payloads (in turn) to `url` at Poisson arrivals of `rate_per_s` for `duration_s`, whatever the answers
     take, and waits for every answer: the load a crowd of independent clients puts on a service."""
-    return asyncio.run(_post_open_loop(url, payloads, rate_per_s, duration_s, seed))
+    target = Target(url, timeout_s=REQUEST_TIMEOUT_S)
+    limits = Limits(duration_s, sys.maxsize)
+    return asyncio.run(open_loop(target, Mix.from_payloads(payloads).cycle(), rate_per_s, limits, seed))
+
+
+def plot_runs(runs: Sequence[Run], path: Path, title: str) -> None:
+    """Throughput and latency against concurrency, one curve per mode, drawn as `loadtest plot` draws results."""
+    by_mode: dict[str, RunResult] = {}
+    for run in runs:
+        result = by_mode.setdefault(run.mode, RunResult(run.mode, "", CLOSED, [], {}))
+        samples = [Sample(0.0, latency, 200, 1) for latency in run.latencies]
+        result.points.append(Point(CLOSED, run.concurrency, samples, run.wall_s))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plot(list(by_mode.values()), path, title)
