@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from loadtest.runs import Run, plot_runs, post_closed_loop
-from loadtest.service import REPO, running_process, running_service
+from loadtest.service import RAY_WORKER_NICENESS, REPO, running_process, running_service
 from loadtest.vlm_server import SERVED_MODEL_NAME, running_vllm_server
 from serve.backends.base import RecognitionOptions, Region
 from serve.backends.openai_vl import OpenAiVl
@@ -79,7 +79,7 @@ def running_reference(venv: Path, vlm_url: str, workdir: Path) -> Iterator[str]:
     command = [str(venv / "bin" / "paddlex"), "--serve", "--pipeline", str(reference_pipeline_config(venv, vlm_url, workdir)),
                "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]]
     env = {**os.environ, "PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK": "True"}
-    with running_process(command, f"{url}/health", workdir / "reference.log", env=env):
+    with running_process(command, f"{url}/health", workdir / "reference.log", niceness=RAY_WORKER_NICENESS, env=env):
         yield url
 
 

@@ -21,6 +21,11 @@ from serve.cli import free_port
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 240
 STOP_TIMEOUT_S = 60
+# Ray starts its worker processes (every replica) at this niceness. A server standing in for another machine (the
+# VLM server, the reference server) runs at the same, so on a small machine neither side starves the other: at
+# nice 0, vLLM-CPU's busy-polling engine held the ingress's event loop off the CPU for seconds (deadlines fired
+# late, /health took 7 s), which on a real deployment, where the VLM has its own node, cannot happen.
+RAY_WORKER_NICENESS = 15
 
 
 def merge(base: dict, overrides: dict) -> dict:
@@ -46,13 +51,22 @@ def wait_healthy(health_url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 @contextmanager
-def running_process(command: list[str], health_url: str, log: Path, **popen: Any) -> Iterator[subprocess.Popen]:
+def running_process(command: list[str], health_url: str, log: Path, niceness: int = 0,
+                    cpus: set[int] | None = None, **popen: Any) -> Iterator[subprocess.Popen]:
     """Starts `command` in its own session (output to `log`), waits until `health_url` answers 200, and on exit
     stops it as Kubernetes stops a container: SIGTERM to the process itself, SIGKILL to what is left of its session
     if it has not exited in time. (SIGTERM to the whole group would also stop Ray's own processes under a draining
-    `ocrvl serve`, and the drain would hang.)"""
+    `ocrvl serve`, and the drain would hang.) `niceness` is added to the process's own; `cpus` confines it (and
+    what it starts) to those CPUs."""
+
+    def confine() -> None:
+        os.nice(niceness)
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+
     with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=confine, **popen)
     try:
         wait_healthy(health_url, process, log)
         yield process

@@ -6,12 +6,13 @@ per-request pixel bounds) plus the CPU sizing of `configs/vl-cpu-tiny.yaml`.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from loadtest.service import running_process
+from loadtest.service import RAY_WORKER_NICENESS, running_process
 from serve.cli import free_port
 
 SERVED_MODEL_NAME = "PaddleOCR-VL-0.9B"
@@ -28,5 +29,7 @@ def running_vllm_server(model: Path, workdir: Path, port: int | None = None) -> 
                "--max-model-len", str(MAX_MODEL_LEN), "--kv-cache-memory-bytes", str(KV_CACHE_BYTES),
                "--enforce-eager", "--trust-request-mm-kwargs"]
     url = f"http://127.0.0.1:{port}"
-    with running_process(command, f"{url}/health", workdir / "vllm-server.log"):
+    env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": "0"}
+    with running_process(command, f"{url}/health", workdir / "vllm-server.log", niceness=RAY_WORKER_NICENESS,
+                         cpus={0}, env=env):
         yield f"{url}/v1"
