@@ -49,7 +49,9 @@ def session_processes(session: int) -> dict[int, str]:
 def process_name(line: list[str]) -> str:
     title = " ".join(part for part in line if part).strip()
     if title.startswith(("ray::", "VLLM::")):
-        return title.split()[0]
+        # Ray appends the method a worker is running (`ray::ProxyActor.receive_asgi_messages`); the name must not
+        # change with it.
+        return title.split()[0].split(".")[0]
     program = Path(line[0]).name
     if "-m" in line[:-1]:
         return f"{program} -m {line[line.index('-m') + 1]}"

@@ -77,13 +77,22 @@ def slope_mib_per_hour(samples: list[tuple[float, int]]) -> float:
     return slope * SECONDS_PER_HOUR / MIB
 
 
+def second_half(samples: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    """The samples of the run's second half: first-use allocations (a replica meeting its first big page) are
+    done by then, so what still grows there is what a leak looks like."""
+    end = samples[-1][0]
+    return [(t, r) for t, r in samples if t >= end / 2]
+
+
 def memory_table(series: dict[str, list[tuple[float, int]]]) -> str:
-    header = f"{'process':<58}{'samples':>8}{'start MiB':>11}{'end MiB':>10}{'max MiB':>10}{'slope MiB/h':>13}"
+    header = (f"{'process':<48}{'samples':>8}{'start MiB':>11}{'end MiB':>10}{'max MiB':>10}{'slope MiB/h':>13}"
+              f"{'2nd half MiB/h':>16}")
     lines = [header, "-" * len(header)]
     for name, samples in sorted(series.items(), key=lambda item: -item[1][-1][1]):
         rss = [r for _, r in samples]
-        lines.append(f"{name[:57]:<58}{len(samples):>8}{rss[0] / MIB:>11.0f}{rss[-1] / MIB:>10.0f}"
-                     f"{max(rss) / MIB:>10.0f}{slope_mib_per_hour(samples):>13.1f}")
+        lines.append(f"{name[:47]:<48}{len(samples):>8}{rss[0] / MIB:>11.0f}{rss[-1] / MIB:>10.0f}"
+                     f"{max(rss) / MIB:>10.0f}{slope_mib_per_hour(samples):>13.1f}"
+                     f"{slope_mib_per_hour(second_half(samples)):>16.1f}")
     return "\n".join(lines)
 
 
@@ -151,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     for samples in watch.series.values():
         for t, rss in samples:
             total[t] = total.get(t, 0) + rss
-    print(f"\nall processes together: {slope_mib_per_hour(sorted(total.items())):.1f} MiB/h")
+    together = sorted(total.items())
+    print(f"\nall processes together: {slope_mib_per_hour(together):.1f} MiB/h over the run, "
+          f"{slope_mib_per_hour(second_half(together)):.1f} MiB/h over its second half")
     print(f"results: {args.out / f'{args.label}.json'}\nplot: {figure}")
     return 0
 

@@ -1,0 +1,28 @@
+"""Naming the service's processes for the soak's memory table: one stable name per process, whatever it runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadtest.processes import process_name
+from loadtest.soak import MIB, second_half
+
+
+@pytest.mark.parametrize(
+    ("command_line", "name"),
+    [
+        (["ray::ServeReplica:ocrvl:Ingress.handle_request_with_rejection", "", ""], "ray::ServeReplica:ocrvl:Ingress"),
+        (["ray::ServeReplica:ocrvl:Ingress", "", ""], "ray::ServeReplica:ocrvl:Ingress"),
+        (["ray::ProxyActor.receive_asgi_messages"], "ray::ProxyActor"),
+        (["VLLM::EngineCore", ""], "VLLM::EngineCore"),
+        (["/venv/bin/python", "-m", "serve.cli", "serve", "--config", "c.yaml"], "python -m serve.cli"),
+        (["/ray/core/src/ray/raylet/raylet", "--raylet_socket_name=/tmp/x"], "raylet"),
+    ],
+)
+def test_a_process_keeps_one_name_whatever_method_it_runs(command_line, name):
+    assert process_name(command_line) == name
+
+
+def test_the_second_half_starts_at_half_the_run():
+    samples = [(t * 60.0, MIB) for t in range(11)]
+    assert [t for t, _ in second_half(samples)] == [300.0, 360.0, 420.0, 480.0, 540.0, 600.0]
