@@ -19,24 +19,13 @@ import tempfile
 from pathlib import Path
 
 from loadtest.bench import load_pages
-from loadtest.generator import CLOSED, Limits, closed_loop, warm_up
+from loadtest.generator import CLOSED, Limits, sweep
 from loadtest.mix import Mix
-from loadtest.progress import Progress
 from loadtest.report import RunResult, plot, summary_table
 from loadtest.service import REPO, running_service
 from loadtest.target import Target
 
 STAGE = "RecognitionStage"
-
-
-async def _curve(target: Target, mix: Mix, clients: list[int], limits: Limits, label: str) -> RunResult:
-    result = RunResult(label, target.endpoint, CLOSED, mix.describe(), {"duration": limits.duration_s})
-    pages = mix.picks(seed=0)
-    await warm_up(target, pages, max(clients), max(clients))
-    for count in clients:
-        progress = Progress(f"[{label}, {count} clients]", limits.duration_s, limits.max_requests)
-        result.points.append(await closed_loop(target, pages, count, limits, progress))
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as workdir, running_service(
             Path(workdir), args.config, deployment_overrides={STAGE: {"num_replicas": replicas}}
         ) as url:
-            results.append(asyncio.run(_curve(Target(f"{url}/layout-parsing"), mix, args.clients, limits, label)))
+            target = Target(f"{url}/layout-parsing")
+            points = asyncio.run(sweep(target, mix.picks(seed=0), CLOSED, args.clients, limits,
+                                       warm_up_requests=max(args.clients), label=f"{label}, "))
+            results.append(RunResult(label, target.endpoint, CLOSED, mix.describe(), {"duration": args.duration},
+                                     points))
     for result in results:
         print(f"\n{result.label}\n{summary_table(result)}")
         result.write(args.out)

@@ -20,9 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from loadtest.generator import CLOSED, OPEN, Limits, closed_loop, open_loop, warm_up
+from loadtest.generator import CLOSED, OPEN, Limits, sweep
 from loadtest.mix import Mix, MixError
-from loadtest.progress import Progress
 from loadtest.report import RunResult, load_result, plot, slo_violations, summary_table
 from loadtest.target import Target, TargetRefused, allowed_hosts_from_env, check_target
 
@@ -103,24 +102,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _run(args: argparse.Namespace, target: Target, mix: Mix) -> RunResult:
+def _run(args: argparse.Namespace, target: Target, mix: Mix) -> RunResult:
     mode = OPEN if args.rate else CLOSED
-    loads = args.rate or args.concurrency or [1.0]
     label = args.label or f"{mode}-{time.strftime('%Y%m%d-%H%M%S')}"
     settings = {k: v for k, v in vars(args).items() if k in ("duration", "max_requests", "warmup", "weight_by",
                                                                "options", "timeout", "seed")}
-    result = RunResult(label, target.endpoint, mode, mix.describe(), settings)
-    documents = mix.picks(args.seed)
-    await warm_up(target, documents, args.warmup, int(loads[0]) if mode == CLOSED else 1)
-    limits = Limits(args.duration, args.max_requests)
-    for load in loads:
-        progress = Progress(f"[{mode} {load:g}]", limits.duration_s, limits.max_requests)
-        if mode == CLOSED:
-            point = await closed_loop(target, documents, int(load), limits, progress)
-        else:
-            point = await open_loop(target, documents, load, limits, args.seed, progress)
-        result.points.append(point)
-    return result
+    points = asyncio.run(sweep(target, mix.picks(args.seed), mode, args.rate or args.concurrency or [1.0],
+                               Limits(args.duration, args.max_requests), args.warmup, args.seed))
+    return RunResult(label, target.endpoint, mode, mix.describe(), settings, points)
 
 
 def _command_run(args: argparse.Namespace) -> int:
@@ -137,7 +126,7 @@ def _command_run(args: argparse.Namespace) -> int:
     target = Target(endpoint, args.token, args.timeout)
     pages = sum(d.pages for d in mix.documents)
     print(f"loadtest: {len(mix.documents)} documents ({pages} pages) -> {endpoint}", file=sys.stderr)
-    result = asyncio.run(_run(args, target, mix))
+    result = _run(args, target, mix)
     record, figure = result.write(args.out)
     print(summary_table(result))
     print(f"results: {record}\nplot: {figure}")

@@ -13,7 +13,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -61,16 +61,17 @@ def _client(target: Target) -> httpx.AsyncClient:
 
 async def _send(client: httpx.AsyncClient, target: Target, document: Document, started: float) -> Sample:
     sent = time.perf_counter()
+    status, error, retry_after = 0, None, None
     try:
         response = await client.post(target.endpoint, content=document.body)
+        status, retry_after = response.status_code, response.headers.get("retry-after")
     except httpx.TimeoutException:
-        return Sample(sent - started, time.perf_counter() - sent, 0, document.pages, error="timeout")
+        error = "timeout"
     except httpx.ConnectError:
-        return Sample(sent - started, time.perf_counter() - sent, 0, document.pages, error="connect")
+        error = "connect"
     except httpx.HTTPError as exc:
-        return Sample(sent - started, time.perf_counter() - sent, 0, document.pages, error=type(exc).__name__)
-    return Sample(sent - started, time.perf_counter() - sent, response.status_code, document.pages,
-                  retry_after=response.headers.get("retry-after"))
+        error = type(exc).__name__
+    return Sample(sent - started, time.perf_counter() - sent, status, document.pages, error, retry_after)
 
 
 @contextlib.asynccontextmanager
@@ -138,3 +139,17 @@ async def open_loop(target: Target, documents: Iterator[Document], rate_per_s: f
             group.create_task(one(client, next(documents)))
     point.wall_s = time.perf_counter() - started
     return point
+
+
+async def sweep(target: Target, documents: Iterator[Document], mode: str, loads: Sequence[float], limits: Limits,
+                warm_up_requests: int = 0, seed: int = 0, label: str = "") -> list[Point]:
+    """Warms up, then measures one point per load level (clients, or offered req/s), each with its progress line."""
+    await warm_up(target, documents, warm_up_requests, int(max(loads)) if mode == CLOSED else 1)
+    points = []
+    for load in loads:
+        progress = Progress(f"[{label}{mode} {load:g}]", limits.duration_s, limits.max_requests)
+        if mode == CLOSED:
+            points.append(await closed_loop(target, documents, int(load), limits, progress))
+        else:
+            points.append(await open_loop(target, documents, load, limits, seed, progress))
+    return points

@@ -49,7 +49,9 @@ def envelope(status: int, message: str, log_id: str | None = None) -> dict[str, 
     return {"logId": log_id or new_log_id(), "errorCode": status, "errorMsg": message}
 
 
-def error_response(status: int, message: str, log_id: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, log_id: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(status_code=status, content=envelope(status, message, log_id), headers=headers)
 
 
@@ -91,25 +93,23 @@ async def _on_deadline_exceeded(request: Request, exc: DeadlineExceeded) -> JSON
     return error_response(504, str(exc), getattr(request.state, "log_id", None))
 
 
+def _retry_later(request: Request, message: str) -> JSONResponse:
+    """A 503 that tells the client when to come back: the service is degraded or full for now, not broken."""
+    return error_response(503, message, getattr(request.state, "log_id", None),
+                          headers={"Retry-After": str(request.app.state.admission.retry_after_s)})
+
+
 async def _on_stage_backpressure(request: Request, exc: BackPressureError) -> JSONResponse:
     # A stage's bounded queue is full: the service is over capacity right now, not broken.
-    retry_after = str(request.app.state.admission.retry_after_s)
-    return error_response(503, "Service over capacity; retry later", getattr(request.state, "log_id", None),
-                          headers={"Retry-After": retry_after})
+    return _retry_later(request, "Service over capacity; retry later")
 
 
-async def _on_stage_unavailable(request: Request, exc: StageUnavailable) -> JSONResponse:
-    retry_after = str(request.app.state.admission.retry_after_s)
-    return error_response(503, str(exc), getattr(request.state, "log_id", None), headers={"Retry-After": retry_after})
+async def _on_temporarily_unavailable(request: Request, exc: StageUnavailable | QuotaUnavailable) -> JSONResponse:
+    return _retry_later(request, str(exc))
 
 
 async def _on_quota_exceeded(request: Request, exc: QuotaExceeded) -> JSONResponse:
     return error_response(429, str(exc), getattr(request.state, "log_id", None), headers=exc.headers)
-
-
-async def _on_quota_unavailable(request: Request, exc: QuotaUnavailable) -> JSONResponse:
-    retry_after = str(request.app.state.admission.retry_after_s)
-    return error_response(503, str(exc), getattr(request.state, "log_id", None), headers={"Retry-After": retry_after})
 
 
 async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -124,7 +124,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InputError, _on_input_error)
     app.add_exception_handler(DeadlineExceeded, _on_deadline_exceeded)
     app.add_exception_handler(BackPressureError, _on_stage_backpressure)
-    app.add_exception_handler(StageUnavailable, _on_stage_unavailable)
+    app.add_exception_handler(StageUnavailable, _on_temporarily_unavailable)
+    app.add_exception_handler(QuotaUnavailable, _on_temporarily_unavailable)
     app.add_exception_handler(QuotaExceeded, _on_quota_exceeded)
-    app.add_exception_handler(QuotaUnavailable, _on_quota_unavailable)
     app.add_exception_handler(Exception, _on_unexpected_error)
