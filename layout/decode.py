@@ -78,10 +78,6 @@ FileFamily = Literal["pdf", "image"]
 DocumentKind = Literal["image", "pdf", "tiff"]
 TooManyPagesPolicy = Literal["reject", "truncate"]
 
-DEFAULT_MAX_PIXELS = 178_956_970  # upstream's limit (= 2 x Pillow's default MAX_IMAGE_PIXELS)
-DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024
-DEFAULT_PDF_RENDER_SCALE = 2.0  # 144 dpi, upstream's default
-DEFAULT_PDF_MIN_RENDER_SCALE = 0.1
 
 FILE_TYPE_PDF = 0
 FILE_TYPE_IMAGE = 1
@@ -129,14 +125,15 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class DecodeLimits:
-    """Operator limits applied while decoding; see the module docstring for their semantics."""
+    """Operator limits applied while decoding; see the module docstring for their semantics. Their values (and
+    defaults) come from the service's configuration, `serve.config.InputConfig.decode_limits()`."""
 
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    max_pages: int | None = None  # None = unlimited (upstream 3.4+ shipped configs)
-    on_too_many_pages: TooManyPagesPolicy = "reject"
-    pdf_render_scale: float = DEFAULT_PDF_RENDER_SCALE
-    pdf_min_render_scale: float = DEFAULT_PDF_MIN_RENDER_SCALE
-    max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES
+    max_pixels: int
+    max_pages: int | None  # None = unlimited (upstream 3.4+ shipped configs)
+    on_too_many_pages: TooManyPagesPolicy
+    pdf_render_scale: float
+    pdf_min_render_scale: float
+    max_file_bytes: int | None
 
     def __post_init__(self) -> None:
         # These are configuration mistakes, not client errors, hence plain ValueError.
@@ -216,11 +213,6 @@ def sniff_file_type(data: bytes) -> FileFamily | None:
 def _guess_mime(name: str) -> str | None:
     mime, _encoding = mimetypes.guess_type(name, strict=False)
     return mime
-
-
-def file_type_from_name(name: str) -> FileFamily | None:
-    """``"pdf"`` / ``"image"`` from a file name's extension (``mimetypes``), else None."""
-    return _family_from_mime(_guess_mime(name))
 
 
 def _family_from_mime(mime: str | None) -> FileFamily | None:
@@ -534,10 +526,9 @@ def _pil_errors_as_input_error(page_prefix: str = "", max_pixels: int | None = N
         raise InputError(f"{page_prefix}{INVALID_INPUT}: the image is damaged or unsupported") from None
 
 
-def _pil_bomb_message(exc: Image.DecompressionBombError, prefix: str, max_pixels: int | None) -> str:
+def _pil_bomb_message(exc: Image.DecompressionBombError, prefix: str, max_pixels: int) -> str:
     # Pillow refuses above 2 x MAX_IMAGE_PIXELS; report the stricter of that and our own limit.
-    limits = [limit for limit in (max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or 0)) if limit]
-    limit = min(limits) if limits else DEFAULT_MAX_PIXELS
+    limit = min(limit for limit in (max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or 0)) if limit)
     match = _PIL_BOMB_PIXELS.search(str(exc))
     count = f" {match.group(1)}" if match else ""
     return f"{prefix}Image pixel count{count} exceeds maximum allowed {limit}."

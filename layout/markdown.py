@@ -42,8 +42,6 @@ CAPTION_LABELS: frozenset[str] = frozenset({"figure_title", "table_title", "char
 # returned nothing for a formula).
 PICTURE_WHEN_EMPTY_LABELS: frozenset[str] = frozenset({CHART_LABEL}) | FORMULA_LABELS
 ABSTRACT_HEADINGS: frozenset[str] = frozenset({"abstract", "摘要"})
-# `Block.extras` key holding a heading level computed by title re-levelling (spec §5.10); 0 is doc_title.
-TITLE_LEVEL_KEY = "title_level"
 
 CENTER_DIV = '<div style="text-align: center;">{}</div>'
 PRETTY_IMAGE = '<img src="{src}" alt="Image" width="{percent}%" />'
@@ -216,12 +214,8 @@ def _heading(level: int, text: str) -> str:
 
 
 def _render_paragraph_title(block: Block) -> str:
-    """A computed title level wins (re-levelling, spec §5.10); otherwise the level comes from the numbering."""
-    text = _single_line(block.content)
-    title_level = block.extras.get(TITLE_LEVEL_KEY)
-    if isinstance(title_level, int) and not isinstance(title_level, bool):
-        return _heading(title_level, text)
-    text, level = _normalise_title_numbering(text)
+    """The level comes from the title's numbering."""
+    text, level = _normalise_title_numbering(_single_line(block.content))
     return _heading(level, text)
 
 

@@ -38,7 +38,6 @@ class Block:
     image_path: str | None = None
     # First block of the group this block was recognised with (VL text merging); None: its own group.
     group_leader: Block | None = field(default=None, repr=False, compare=False)
-    extras: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import cv2
 from loadtest.service import REPO
 from serve.backends import LAYOUT_BACKENDS, load_backend
 from serve.backends.base import LayoutBackend
-from tests.tiny_layout_models import build_full_size_pp_doclayout_v2, build_tiny_pp_doclayout_v2
+from loadtest.tiny_layout_models import build_full_size_pp_doclayout_v2, build_tiny_pp_doclayout_v2
 
 EVAL = REPO.parent / "shared" / "eval"
 MODELS = REPO / "var" / "models"

@@ -35,7 +35,7 @@ from serve.backends.base import RecognitionOptions, Region
 from serve.backends.openai_vl import OpenAiVl
 from serve.backends.vl_common import plan_calls
 from serve.cli import free_port
-from tests.tiny_models import build_tiny_paddleocr_vl
+from loadtest.tiny_models import build_tiny_paddleocr_vl
 
 EVAL = REPO.parent / "shared" / "eval"
 TINY_MODEL_DIR = REPO / "var" / "models" / "tiny-paddleocr-vl"

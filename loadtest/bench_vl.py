@@ -1,6 +1,6 @@
 """Benchmark: regions/s of the VL recognition path through the service vs the bare vLLM engine.
 
-    .venv/bin/python -m tests.tiny_models var/models/tiny-paddleocr-vl
+    .venv/bin/python -m loadtest.tiny_models var/models/tiny-paddleocr-vl
     .venv/bin/python -m loadtest.bench_vl          # starts configs/vl-cpu-tiny.yaml itself
 
 Each request is one region image sent with `useLayoutDetection: false` (so exactly one engine request per

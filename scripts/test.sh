@@ -9,4 +9,5 @@ bash scripts/setup_reference.sh &
 reference=$!
 bash scripts/setup.sh
 wait $reference
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# The slowest tests are printed on every run, so CI time stays visible.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"

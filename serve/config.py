@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat
 from layout.decode import DecodeLimits
 from layout.labels import DEFAULT_MERGE_MODES, DEFAULT_THRESHOLDS
 from layout.postprocess import PostprocessOptions
+from serve.url_fetch import FetchPolicy
 
 
 class _Strict(BaseModel):
@@ -27,6 +28,16 @@ class UrlFetchConfig(_Strict):
     # Off by default: a public API must not become a proxy into the cluster's own network.
     allow_private_networks: bool = False
     allowed_hosts: list[str] = Field(default_factory=list)
+
+    def policy(self, max_file_bytes: int) -> FetchPolicy:
+        """The fetch policy; a fetched file is capped by the smaller of the two byte limits."""
+        return FetchPolicy(
+            max_bytes=min(self.max_bytes, max_file_bytes),
+            timeout_s=self.timeout_s,
+            max_redirects=self.max_redirects,
+            allow_private_networks=self.allow_private_networks,
+            allowed_hosts=frozenset(self.allowed_hosts),
+        )
 
 
 # Room for the JSON around the Base64 file: field names, options, a long URL.

@@ -20,11 +20,11 @@ from serve.auth import CLIENT_ID, ApiKeys, AuthMiddleware
 from serve.backends import RECOGNITION_BACKENDS, backend_class
 from serve.body_limit import BodyLimitMiddleware
 from serve.config import DeadlineConfig, ServiceConfig
-from serve.errors import DeadlineExceeded, error_response, install_error_handlers, new_log_id
-from serve.health import STAGES, readiness_problems
+from serve.errors import DeadlineExceeded, install_error_handlers, new_log_id
+from serve.health import STAGES, readiness_problems, stage_replicas
 from serve.metrics import HttpMetricsMiddleware, IngressMetrics
 from serve.pipeline import DocumentPipeline, ParseOptions, load_file, unhonored_fields
-from serve.protocol import Envelope, ErrorResponse, LayoutParsingRequest, LayoutParsingResponse
+from serve.protocol import Envelope, ErrorResponse, LayoutParsingRequest, LayoutParsingResponse, Readiness, ReadinessResponse
 from serve.quotas import QuotaMiddleware, Quotas
 from serve.stage_calls import HandleLayoutClient, HandleRecognitionClient
 
@@ -145,12 +145,14 @@ class Ingress:
         """Liveness: this replica answers."""
         return {"logId": new_log_id(), "errorCode": 0, "errorMsg": "Healthy"}
 
-    @app.get("/health/ready", operation_id="checkReadiness", response_model=Envelope, responses={503: {"model": ErrorResponse}})
+    @app.get("/health/ready", operation_id="checkReadiness", response_model=ReadinessResponse,
+             responses={503: {"model": ReadinessResponse}})
     async def ready(self) -> JSONResponse:
         """Readiness: every stage has a running replica with its models loaded (serve/health.py)."""
         status = await asyncio.to_thread(serve.status)
         application = status.applications.get(self._app_name)
-        problems = readiness_problems(application.deployments if application else {}, STAGES)
-        if problems:
-            return error_response(503, "Not ready: " + "; ".join(problems))
-        return JSONResponse({"logId": new_log_id(), "errorCode": 0, "errorMsg": "Ready"})
+        stages = stage_replicas(application.deployments if application else {}, STAGES)
+        problems = readiness_problems(stages)
+        code, message = (503, "Not ready: " + "; ".join(problems)) if problems else (0, "Ready")
+        answer = ReadinessResponse(logId=new_log_id(), errorCode=code, errorMsg=message, result=Readiness(stages=stages))
+        return JSONResponse(answer.model_dump(), status_code=code or 200)

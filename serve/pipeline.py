@@ -33,7 +33,7 @@ from serve.backends.base import PageRecognition, RecognitionCapabilities, Recogn
 from serve.config import ServiceConfig
 from serve.layout_stage import LayoutRequest, LayoutResult
 from serve.protocol import LayoutParsingRequest
-from serve.url_fetch import FetchPolicy, fetch_url, is_url
+from serve.url_fetch import fetch_url, is_url
 
 
 class LayoutClient(Protocol):
@@ -167,17 +167,8 @@ def unhonored_fields(request: LayoutParsingRequest, capabilities: RecognitionCap
 async def load_file(request: LayoutParsingRequest, config: ServiceConfig) -> tuple[bytes, str | None]:
     """The request's file bytes and, for URLs, the file name used to infer the type."""
     if is_url(request.file):
-        fetch = config.input.url_fetch
-        fetched = await fetch_url(
-            request.file,
-            FetchPolicy(
-                max_bytes=min(fetch.max_bytes, config.input.max_file_bytes),
-                timeout_s=fetch.timeout_s,
-                max_redirects=fetch.max_redirects,
-                allow_private_networks=fetch.allow_private_networks,
-                allowed_hosts=frozenset(fetch.allowed_hosts),
-            ),
-        )
+        policy = config.input.url_fetch.policy(config.input.max_file_bytes)
+        fetched = await fetch_url(request.file, policy)
         return fetched.data, fetched.name_hint
     return await asyncio.to_thread(decode_base64, request.file), None
 

@@ -127,3 +127,16 @@ class LayoutParsingResponse(Envelope):
 
 class ErrorResponse(Envelope):
     """Every failure: `errorCode` equals the HTTP status."""
+
+
+class Readiness(BaseModel):
+    """Each stage's replicas counted by state (RUNNING, STARTING, STOPPING, ...), as Ray Serve's controller
+    reports them."""
+
+    stages: dict[str, dict[str, int]]
+
+
+class ReadinessResponse(Envelope):
+    """`GET /health/ready`, ready (200) or not (503, `errorCode` 503) alike."""
+
+    result: Readiness

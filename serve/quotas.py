@@ -110,9 +110,6 @@ class Quotas:
         logger.warning("quota store unreachable, letting the request through: %r", exc)
         return None
 
-    async def close(self) -> None:
-        await self._redis.aclose()
-
 
 class QuotaMiddleware:
     """Counts every request outside `public_paths` against its client's per-minute limit (client id left by

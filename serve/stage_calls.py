@@ -52,7 +52,10 @@ class StageCaller:
                     return await _cancelled_with_caller(call())
             except BackendUnavailable as exc:
                 # The replica is alive but its engine or server is not; a retry would likely meet the same one.
-                raise StageUnavailable(f"The {self._stage} stage is unavailable: {exc}; retry later") from exc
+                # Raised in the replica, it arrives wrapped in Ray's RayTaskError, whose text is the remote
+                # traceback: the client is told the backend's own message.
+                reason = getattr(exc, "cause", None) or exc
+                raise StageUnavailable(f"The {self._stage} stage is unavailable: {reason}") from exc
             except RayActorError as exc:
                 if attempt >= self._retries:
                     raise StageUnavailable(f"A {self._stage} replica failed; retry later") from exc

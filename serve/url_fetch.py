@@ -46,10 +46,6 @@ from layout.decode import InputError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-DEFAULT_MAX_BYTES = 100 * 1024 * 1024
-DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_MAX_REDIRECTS = 5
-
 FETCH_FAILED = "URL fetch failed"
 PRIVATE_REFUSED = "URL host resolves to a private address; refused"
 
@@ -65,13 +61,14 @@ _IPV4_LOW_BITS = 0xFFFFFFFF
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    """Limits and trust settings for URL fetches; see the module docstring."""
+    """Limits and trust settings for URL fetches; see the module docstring. Their values (and defaults) come
+    from the service's configuration, `serve.config.UrlFetchConfig.policy()`."""
 
-    max_bytes: int = DEFAULT_MAX_BYTES
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    max_redirects: int = DEFAULT_MAX_REDIRECTS
-    allow_private_networks: bool = False
-    allowed_hosts: frozenset[str] = frozenset()  # host names or IP literals, always allowed
+    max_bytes: int
+    timeout_s: float
+    max_redirects: int
+    allow_private_networks: bool
+    allowed_hosts: frozenset[str]  # host names or IP literals, always allowed
     # TLS verification: True = the default CA bundle; an SSLContext to trust a private CA.
     verify: ssl.SSLContext | bool = True
 
@@ -84,7 +81,6 @@ class FetchPolicy:
 class FetchedFile:
     data: bytes
     name_hint: str  # last path segment of the final URL (percent-decoded), "" if none
-    content_type: str | None  # media type without parameters, lower case
 
 
 @dataclass(frozen=True)
@@ -274,16 +270,7 @@ async def _accept(response: httpx.Response, target: _Target, policy: FetchPolicy
     if not 200 <= response.status_code < 300:
         raise InputError(f"{FETCH_FAILED}: HTTP {response.status_code}")
     data = await _read_capped(response, policy.max_bytes)
-    return FetchedFile(
-        data=data,
-        name_hint=target.url.path.rsplit("/", 1)[-1],
-        content_type=_media_type(response.headers.get("content-type")),
-    )
-
-
-def _media_type(header: str | None) -> str | None:
-    media_type = (header or "").split(";", 1)[0].strip().lower()
-    return media_type or None
+    return FetchedFile(data=data, name_hint=target.url.path.rsplit("/", 1)[-1])
 
 
 async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -29,6 +28,7 @@ DEFAULT_PROMPT_TEMPLATE = "<|begin_of_sentence|>User: <|IMAGE_START|><|IMAGE_PLA
 PROCESSOR_MIN_PIXELS = PATCH_FACTOR * PATCH_FACTOR
 PROCESSOR_MAX_PIXELS = 2_822_400
 SHUTDOWN_TIMEOUT_S = 20.0
+ENGINE_DIED = "the recognition engine died; retry later"
 
 
 class VllmPaddleOcrVlOptions(BaseModel):
@@ -44,33 +44,6 @@ class VllmPaddleOcrVlOptions(BaseModel):
     engine_args: dict[str, Any] = Field(default_factory=dict)
 
 
-@dataclass
-class BatchStats:
-    """What the engine's scheduler reports each step: how many sequences ran together."""
-
-    peak_running: int = 0
-    steps: int = 0
-
-
-def _batch_stats_logger(stats: BatchStats):
-    """A vLLM per-engine stat-logger factory feeding `stats` (vLLM's public hook for scheduler statistics)."""
-    from vllm.v1.metrics.loggers import StatLoggerBase
-
-    class _Recorder(StatLoggerBase):
-        def __init__(self, vllm_config: Any, engine_index: int = 0) -> None:
-            pass
-
-        def record(self, scheduler_stats: Any, iteration_stats: Any, mm_cache_stats: Any = None, engine_idx: int = 0):
-            if scheduler_stats is not None:
-                stats.steps += 1
-                stats.peak_running = max(stats.peak_running, scheduler_stats.num_running_reqs)
-
-        def log_engine_initialized(self) -> None:
-            pass
-
-    return _Recorder
-
-
 class VllmPaddleOcrVl(VlRecognitionBackend):
     options_model = VllmPaddleOcrVlOptions
 
@@ -84,14 +57,14 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
             "mm_processor_kwargs": {"min_pixels": PROCESSOR_MIN_PIXELS, "max_pixels": PROCESSOR_MAX_PIXELS},
             **self._opts.engine_args,
         }
-        self.batch_stats = BatchStats()
-        stat_loggers = [_batch_stats_logger(self.batch_stats)]
+        stat_loggers = None
         if ray.is_initialized():
             # In a replica, vLLM's own metrics (vllm:* as ray_vllm_*) leave through the node's Ray metrics agent
-            # beside ours; outside Ray (engine tests, in-process benchmarks) there is no agent to take them.
+            # beside ours; outside Ray (engine tests, in-process benchmarks) vLLM keeps them in prometheus_client's
+            # default registry.
             from vllm.v1.metrics.ray_wrappers import RayPrometheusStatLogger
 
-            stat_loggers.append(RayPrometheusStatLogger)
+            stat_loggers = [RayPrometheusStatLogger]
         self.engine = AsyncLLM.from_engine_args(
             AsyncEngineArgs(model=resolve_model(self._opts.model), **engine_args),
             stat_loggers=stat_loggers,
@@ -121,7 +94,7 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
                 final = output
         except EngineDeadError as exc:
             # The replica's health check now fails too, so Ray Serve replaces it.
-            raise BackendUnavailable("The recognition engine died; retry shortly") from exc
+            raise BackendUnavailable(ENGINE_DIED) from exc
         if final is None:
             return Answer("")
         return Answer(
@@ -131,8 +104,13 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
         )
 
     async def check_health(self) -> None:
-        await self.engine.check_health()
+        # Fails at once when the engine is gone (vLLM's process monitor sets `errored`): Ray Serve replaces the
+        # replica after `REPLICA_HEALTH_CHECK_UNHEALTHY_THRESHOLD` failed checks, one per health_check_period_s.
+        if self.engine.errored:
+            raise BackendUnavailable(ENGINE_DIED)
 
     def shutdown(self) -> None:
-        # vLLM force-kills its engine process after its default 5 s; give it time to exit cleanly.
-        self.engine.shutdown(timeout=SHUTDOWN_TIMEOUT_S)
+        # A dead engine's processes were already reaped by vLLM's monitor: nothing is left to wait for, and
+        # waiting would only delay the replacement replica. A live one gets time to exit cleanly (vLLM's own
+        # default force-kills it after 5 s).
+        self.engine.shutdown(timeout=0.0 if self.engine.errored else SHUTDOWN_TIMEOUT_S)

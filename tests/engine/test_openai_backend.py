@@ -15,7 +15,7 @@ from serve.backends.base import RecognitionOptions, Region
 from serve.backends.openai_vl import OpenAiVl, RecognitionServerError
 from serve.backends.vl_common import plan_calls
 from serve.cli import free_port
-from tests.tiny_models import build_tiny_paddleocr_vl
+from loadtest.tiny_models import build_tiny_paddleocr_vl
 
 pytestmark = pytest.mark.engine
 

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from serve.backends.base import RecognitionOptions, Region
-from tests.tiny_models import build_tiny_paddleocr_vl
+from loadtest.tiny_models import build_tiny_paddleocr_vl
 
 pytestmark = pytest.mark.engine
 ENGINE_ARGS = {"max_model_len": 4096, "kv_cache_memory_bytes": 256 * 2**20, "enforce_eager": True, "dtype": "float32"}
@@ -60,15 +61,24 @@ def test_every_region_read_in_a_batch_gets_the_answer_it_gets_alone(backend):
     assert together[0] and together[2] == ""  # pictures are not sent to the engine
 
 
+def _sequences_running() -> float:
+    """What vLLM's scheduler reported running at its last step (its own Prometheus gauge, in-process)."""
+    return sum(sample.value for family in REGISTRY.collect() for sample in family.samples
+               if sample.name == "vllm:num_requests_running")
+
+
 def test_concurrent_pages_of_different_requests_share_engine_batches(backend):
-    backend.batch_stats.peak_running = 0
+    async def many() -> tuple[list, float]:
+        pages = asyncio.gather(*(backend.recognize(_page(i), REGIONS, SOLO) for i in range(6)))
+        peak = 0.0
+        while not pages.done():
+            peak = max(peak, _sequences_running())
+            await asyncio.sleep(0.005)
+        return await pages, peak
 
-    async def many() -> list:
-        return await asyncio.gather(*(backend.recognize(_page(i), REGIONS, SOLO) for i in range(6)))
-
-    results = _run(many())
+    results, peak_running = _run(many())
     assert len(results) == 6
-    assert backend.batch_stats.peak_running > 1
+    assert peak_running > 1
 
 
 def test_cancelling_a_page_aborts_its_engine_requests(backend):
@@ -88,3 +98,35 @@ def test_layout_off_table_prompt_returns_html_or_the_raw_answer(backend):
     result = _run(backend.recognize(_page(1), [Region("table", (0, 0, 600, 800))],
                                     RecognitionOptions(prompt_label="table")))
     assert isinstance(result.contents[0], str)
+
+
+def test_a_killed_engine_fails_health_and_requests_as_unavailable_and_shuts_down_without_waiting(tmp_path):
+    import psutil
+
+    from serve.backends.base import BackendUnavailable
+    from serve.backends.vllm_paddleocr_vl import VllmPaddleOcrVl
+
+    model = build_tiny_paddleocr_vl(tmp_path / "tiny-paddleocr-vl")
+    doomed = VllmPaddleOcrVl({"model": str(model), "default_max_new_tokens": 4, "engine_args": ENGINE_ARGS}, threads=1)
+    engines = [p for p in psutil.Process().children(recursive=True) if p.name().startswith("VLLM::EngineCore")
+               or "VLLM::EngineCore" in " ".join(p.cmdline())]
+    assert engines
+    for engine in engines:
+        engine.kill()
+    psutil.wait_procs(engines, timeout=30)
+
+    async def health_fails() -> None:
+        # vLLM's process monitor notices the death on its own; the check must then fail, not hang.
+        for _ in range(100):
+            try:
+                await doomed.check_health()
+            except BackendUnavailable:
+                return
+            await asyncio.sleep(0.1)
+        pytest.fail("check_health still passed 10 s after the engine was killed")
+
+    _run(health_fails())
+    with pytest.raises(BackendUnavailable, match="engine died"):
+        _run(doomed.recognize(_page(2), REGIONS[:1], SOLO))
+    doomed.shutdown()  # returns: nothing is left to wait for
+    assert not [p for p in psutil.Process().children(recursive=True) if "VLLM::" in " ".join(p.cmdline())]

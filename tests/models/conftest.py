@@ -15,7 +15,7 @@ from serve.config import LayoutConfig
 def tiny_layout_config(
     tmp_path_factory: pytest.TempPathFactory, backend: str, build: Callable[[Path], Path]
 ) -> LayoutConfig:
-    """A layout config for `backend` with a tiny checkpoint made by `build` (tests/tiny_layout_models.py)."""
+    """A layout config for `backend` with a tiny checkpoint made by `build` (loadtest/tiny_layout_models.py)."""
     pytest.importorskip("transformers")
     model = build(tmp_path_factory.mktemp("models") / backend)
     return LayoutConfig(backend=backend, backend_options={"model": str(model)})

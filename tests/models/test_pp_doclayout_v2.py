@@ -20,7 +20,7 @@ from serve.protocol import LayoutParsingRequest
 from serve.recognition_stage import load_recognition_backend
 from loadtest.direct import DirectLayout
 from tests.models.conftest import tiny_layout_config
-from tests.tiny_layout_models import build_tiny_pp_doclayout_v2
+from loadtest.tiny_layout_models import build_tiny_pp_doclayout_v2
 
 pytestmark = pytest.mark.models
 

@@ -16,7 +16,7 @@ from serve.pipeline import DocumentPipeline, ParseOptions
 from serve.protocol import LayoutParsingRequest
 from serve.recognition_stage import load_recognition_backend
 from tests.models.conftest import tiny_layout_config
-from tests.tiny_layout_models import build_tiny_pp_doclayout_v3
+from loadtest.tiny_layout_models import build_tiny_pp_doclayout_v3
 
 pytestmark = pytest.mark.models
 

@@ -10,7 +10,7 @@ import pytest
 from layout.crop import rotate_page
 from serve.config import LayoutConfig
 from serve.layout_stage import LayoutEngine, LayoutRequest
-from tests.tiny_layout_models import build_tiny_pp_lcnet
+from loadtest.tiny_layout_models import build_tiny_pp_lcnet
 
 pytestmark = pytest.mark.models
 

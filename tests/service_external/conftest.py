@@ -11,7 +11,7 @@ import pytest
 
 from loadtest.service import REPO, running_service
 from loadtest.vlm_server import running_vllm_server
-from tests.tiny_models import build_tiny_paddleocr_vl
+from loadtest.tiny_models import build_tiny_paddleocr_vl
 
 
 @dataclass(frozen=True)

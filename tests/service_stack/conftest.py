@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from loadtest.service import REPO, running_service
-from tests.tiny_layout_models import build_tiny_pp_doclayout_v2, build_tiny_pp_lcnet
-from tests.tiny_models import build_tiny_paddleocr_vl
+from loadtest.tiny_layout_models import build_tiny_pp_doclayout_v2, build_tiny_pp_lcnet
+from loadtest.tiny_models import build_tiny_paddleocr_vl
 
 # Where configs/stack-cpu-tiny.yaml expects the checkpoints (relative to the project directory).
 MODELS = REPO / "var" / "models"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
@@ -10,10 +12,18 @@ import pytest
 
 from loadtest.service import REPO, running_service
 from serve.cli import free_port
-from tests.tiny_models import build_tiny_paddleocr_vl
+from loadtest.tiny_models import build_tiny_paddleocr_vl
 
+VL_CONFIG = REPO / "configs" / "vl-cpu-tiny.yaml"
 # Where configs/vl-cpu-tiny.yaml expects the checkpoint (relative to the project directory).
 TINY_MODEL_DIR = REPO / "var" / "models" / "tiny-paddleocr-vl"
+
+
+@dataclass(frozen=True)
+class VlService:
+    url: str
+    # From `ocrvl serve` to every stage ready on this machine: what a replacement replica's start is measured by.
+    started_in_s: float
 
 
 @pytest.fixture(scope="package")
@@ -22,10 +32,16 @@ def vl_metrics_url() -> str:
 
 
 @pytest.fixture(scope="package")
-def vl_client(tmp_path_factory: pytest.TempPathFactory, vl_metrics_url: str) -> Iterator[httpx.Client]:
+def vl_service(tmp_path_factory: pytest.TempPathFactory, vl_metrics_url: str) -> Iterator[VlService]:
     pytest.importorskip("vllm")
     build_tiny_paddleocr_vl(TINY_MODEL_DIR)
-    with running_service(tmp_path_factory.mktemp("service-vl"), REPO / "configs" / "vl-cpu-tiny.yaml",
+    started = time.monotonic()
+    with running_service(tmp_path_factory.mktemp("service-vl"), VL_CONFIG,
                          metrics_port=urlsplit(vl_metrics_url).port) as url:
-        with httpx.Client(base_url=url, timeout=300) as client:
-            yield client
+        yield VlService(url, time.monotonic() - started)
+
+
+@pytest.fixture(scope="package")
+def vl_client(vl_service: VlService) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=vl_service.url, timeout=300) as client:
+        yield client

@@ -9,6 +9,7 @@ import struct
 import threading
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -18,20 +19,19 @@ import pytest
 from PIL import Image
 
 from layout.decode import (
-    DEFAULT_MAX_PIXELS,
     DecodeLimits,
     InputError,
     data_info,
     decode_base64,
-    file_type_from_name,
     open_document,
     sniff_file_type,
 )
+from serve.config import InputConfig
 
 SHARED = Path(__file__).parents[2].parent / "shared"
 RED = (255, 0, 0)
 BGR_RED = [0, 0, 255]
-LIMITS = DecodeLimits()
+LIMITS = InputConfig(max_pages=None).decode_limits()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -212,21 +212,6 @@ def test_sniff_returns_none_for_unknown_bytes() -> None:
     assert sniff_file_type(b"") is None
 
 
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("report.pdf", "pdf"),
-        ("SCAN.TIF", "image"),
-        ("a.jpeg", "image"),
-        ("a.webp", "image"),
-        ("a.docx", None),
-        ("noext", None),
-    ],
-)
-def test_file_type_from_name_uses_the_extension(name: str, expected: str | None) -> None:
-    assert file_type_from_name(name) == expected
-
-
 def test_open_without_file_type_sniffs_magic_bytes() -> None:
     assert open_bytes(make_pdf((100, 100))).kind == "pdf"
     assert open_bytes(encode_image(solid(), "PNG")).kind == "image"
@@ -267,7 +252,7 @@ def test_open_rejects_empty_file(file_type: int | None) -> None:
 def test_open_rejects_file_over_byte_limit() -> None:
     data = encode_image(solid(), "PNG")
     with pytest.raises(InputError, match=f"^File exceeds {len(data) - 1} bytes$"):
-        open_bytes(data, 1, DecodeLimits(max_file_bytes=len(data) - 1))
+        open_bytes(data, 1, replace(LIMITS, max_file_bytes=len(data) - 1))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -350,18 +335,18 @@ def test_pixel_bomb_header_is_rejected_before_decoding() -> None:
 
 def test_pixel_bomb_message_names_the_configured_limit_when_it_is_stricter() -> None:
     with pytest.raises(InputError, match=r"^Image pixel count 10000000000 exceeds maximum allowed 10000\.$"):
-        open_bytes(png_claiming_size(100_000, 100_000), 1, DecodeLimits(max_pixels=10_000))
+        open_bytes(png_claiming_size(100_000, 100_000), 1, replace(LIMITS, max_pixels=10_000))
 
 
 def test_pixel_limit_is_checked_on_the_header_not_the_pixels() -> None:
     # The file holds one pixel; decoding would fail as truncated, so a pixel-count error proves
     # the header was checked first.
     with pytest.raises(InputError, match=r"^Image pixel count 1000000 exceeds maximum allowed 10000\.$"):
-        open_bytes(png_claiming_size(1000, 1000), 1, DecodeLimits(max_pixels=10_000))
+        open_bytes(png_claiming_size(1000, 1000), 1, replace(LIMITS, max_pixels=10_000))
 
 
 def test_image_exactly_at_pixel_limit_is_accepted() -> None:
-    document = open_bytes(encode_image(solid(), "PNG"), 1, DecodeLimits(max_pixels=40 * 30))
+    document = open_bytes(encode_image(solid(), "PNG"), 1, replace(LIMITS, max_pixels=40 * 30))
     assert document.page(0).shape == (30, 40, 3)
 
 
@@ -404,8 +389,8 @@ def test_single_frame_tiff_is_an_image() -> None:
 
 def test_tiff_page_limit_rejects_or_truncates() -> None:
     with pytest.raises(InputError, match="3 pages, more than the limit of 2"):
-        open_bytes(three_frame_tiff(), 1, DecodeLimits(max_pages=2))
-    document = open_bytes(three_frame_tiff(), 1, DecodeLimits(max_pages=2, on_too_many_pages="truncate"))
+        open_bytes(three_frame_tiff(), 1, replace(LIMITS, max_pages=2))
+    document = open_bytes(three_frame_tiff(), 1, replace(LIMITS, max_pages=2, on_too_many_pages="truncate"))
     assert (document.num_pages, document.total_pages) == (2, 3)
     assert len(list(document.pages())) == 2
     assert data_info(document)["numPages"] == 2
@@ -414,7 +399,7 @@ def test_tiff_page_limit_rejects_or_truncates() -> None:
 def test_tiff_frame_over_pixel_limit_names_the_page() -> None:
     data = make_tiff(solid(size=(10, 10)), solid(size=(10, 10)), solid(size=(100, 100)))
     with pytest.raises(InputError, match=r"^Page 3: Image pixel count 10000 exceeds maximum allowed 1000\.$"):
-        open_bytes(data, 1, DecodeLimits(max_pixels=1000))
+        open_bytes(data, 1, replace(LIMITS, max_pixels=1000))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -462,7 +447,7 @@ def test_pdf_pages_render_lazily_one_at_a_time(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_huge_pdf_page_is_rendered_at_a_reduced_scale() -> None:
-    limits = DecodeLimits(max_pixels=100_000)
+    limits = replace(LIMITS, max_pixels=100_000)
     document = open_bytes(make_pdf((500, 500)), 0, limits)
     page = document.page(0)
     assert page.shape[0] * page.shape[1] <= 100_000
@@ -474,7 +459,7 @@ def test_pdf_page_size_at_default_limit_is_planned_without_rendering() -> None:
     info = data_info(open_bytes(make_pdf((14_400, 14_400)), 0))  # the PDF format's maximum page size
     size = info["pages"][0]  # type: ignore[index]
     assert size == {"width": 13377, "height": 13377}
-    assert 13377**2 <= DEFAULT_MAX_PIXELS < 13378**2  # the largest square bitmap under the limit
+    assert 13377**2 <= LIMITS.max_pixels < 13378**2  # the largest square bitmap under the limit
 
 
 def test_pdf_page_too_large_even_at_minimum_scale_names_the_page() -> None:
@@ -485,11 +470,11 @@ def test_pdf_page_too_large_even_at_minimum_scale_names_the_page() -> None:
 
 def test_pdf_page_limit_rejects_with_count_and_limit() -> None:
     with pytest.raises(InputError, match="^Invalid input file: the document has 3 pages, more than the limit of 2$"):
-        open_bytes(make_pdf(*[(100, 100)] * 3), 0, DecodeLimits(max_pages=2))
+        open_bytes(make_pdf(*[(100, 100)] * 3), 0, replace(LIMITS, max_pages=2))
 
 
 def test_pdf_page_limit_truncate_keeps_the_first_pages() -> None:
-    limits = DecodeLimits(max_pages=2, on_too_many_pages="truncate")
+    limits = replace(LIMITS, max_pages=2, on_too_many_pages="truncate")
     document = open_bytes(make_pdf((100, 100), (200, 200), (300, 300)), 0, limits)
     assert (document.num_pages, document.total_pages) == (2, 3)
     assert [p.shape for p in document.pages()] == [(200, 200, 3), (400, 400, 3)]
@@ -558,7 +543,7 @@ def test_closed_pdf_refuses_to_render() -> None:
 )
 def test_decode_limits_reject_nonsensical_configuration(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
-        DecodeLimits(**kwargs)  # type: ignore[arg-type]
+        replace(LIMITS, **kwargs)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------------

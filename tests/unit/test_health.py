@@ -5,7 +5,7 @@ from __future__ import annotations
 from ray.serve._private.common import DeploymentStatus, DeploymentStatusTrigger
 from ray.serve.schema import DeploymentStatusOverview, ReplicaState
 
-from serve.health import STAGES, readiness_problems
+from serve.health import STAGES, readiness_problems, stage_replicas
 
 
 def _deployment(**replicas: int) -> DeploymentStatusOverview:
@@ -16,21 +16,25 @@ def _deployment(**replicas: int) -> DeploymentStatusOverview:
 
 
 def test_every_stage_with_a_running_replica_is_ready():
-    deployments = {name: _deployment(RUNNING=1, STARTING=1) for name in STAGES}
-    assert readiness_problems(deployments, STAGES) == []
+    stages = stage_replicas({name: _deployment(RUNNING=1, STARTING=1) for name in STAGES}, STAGES)
+    assert stages == {name: {"RUNNING": 1, "STARTING": 1} for name in STAGES}
+    assert readiness_problems(stages) == []
 
 
 def test_a_stage_without_a_running_replica_is_named_with_its_replica_states():
-    deployments = {"LayoutStage": _deployment(STARTING=1), "RecognitionStage": _deployment(RUNNING=2)}
-    assert readiness_problems(deployments, STAGES) == ["LayoutStage has no running replica (STARTING: 1)"]
+    stages = stage_replicas({"LayoutStage": _deployment(STARTING=1), "RecognitionStage": _deployment(RUNNING=2)}, STAGES)
+    assert readiness_problems(stages) == ["LayoutStage has no running replica (STARTING: 1)"]
 
 
 def test_replica_states_keyed_by_plain_strings_as_serve_status_returns_them():
-    starting = _deployment()
-    starting.replica_states.update({"STARTING": 1, "STOPPING": 1})
-    deployments = {"LayoutStage": starting, "RecognitionStage": _deployment(RUNNING=1)}
-    assert readiness_problems(deployments, STAGES) == ["LayoutStage has no running replica (STARTING: 1, STOPPING: 1)"]
+    replacing = _deployment()
+    replacing.replica_states.update({"STOPPING": 1, "STARTING": 1})
+    stages = stage_replicas({"LayoutStage": replacing, "RecognitionStage": _deployment(RUNNING=1)}, STAGES)
+    assert stages["LayoutStage"] == {"STARTING": 1, "STOPPING": 1}
+    assert readiness_problems(stages) == ["LayoutStage has no running replica (STARTING: 1, STOPPING: 1)"]
 
 
 def test_a_missing_stage_is_not_ready():
-    assert readiness_problems({"LayoutStage": _deployment(RUNNING=1)}, STAGES) == ["RecognitionStage is not deployed"]
+    stages = stage_replicas({"LayoutStage": _deployment(RUNNING=1)}, STAGES)
+    assert stages["RecognitionStage"] == {}
+    assert readiness_problems(stages) == ["RecognitionStage has no replica"]

@@ -65,12 +65,6 @@ def test_paragraph_title_level_follows_its_numbering(title: str, expected: str) 
     assert render_block(block("paragraph_title", title), PAGE_WIDTH, PRETTY) == expected
 
 
-def test_paragraph_title_uses_a_computed_title_level_when_present() -> None:
-    b = block("paragraph_title", "2.1 Data")
-    b.extras["title_level"] = 1
-    assert render_block(b, PAGE_WIDTH, PRETTY) == "## 2.1 Data"
-
-
 def test_paragraph_title_joins_wrapped_lines() -> None:
     assert render_block(block("paragraph_title", "1 Intro\nduction"), PAGE_WIDTH, PRETTY) == "## 1 Intro duction"
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-from ray.exceptions import ActorDiedError
+from ray.exceptions import ActorDiedError, RayTaskError
 
 from serve.admission import Admission
 from serve.backends.base import BackendUnavailable
@@ -98,3 +98,12 @@ def test_an_unavailable_stage_is_a_503_envelope_with_retry_after():
     response = asyncio.run(call())
     assert response.status_code == 503 and response.headers["Retry-After"] == "4"
     assert response.json()["errorCode"] == 503 and response.json()["errorMsg"] == "A layout replica failed; retry later"
+
+
+def test_a_backend_down_in_the_replica_is_reported_by_its_own_message_not_rays_traceback():
+    # What the handle raises for an exception raised in the replica: Ray's wrapper, also an instance of the cause.
+    remote = RayTaskError("recognize", "Traceback (most recent call last):\n\x1b[36mray::ServeReplica\x1b[39m ...",
+                          BackendUnavailable("the engine died")).as_instanceof_cause()
+    with pytest.raises(StageUnavailable) as raised:
+        asyncio.run(StageCaller("recognition", 3, _Tally())(_calls(remote)))
+    assert str(raised.value) == "The recognition stage is unavailable: the engine died"

@@ -11,12 +11,14 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from layout.decode import InputError
+from serve.config import InputConfig, UrlFetchConfig
 from serve.url_fetch import FetchedFile, FetchPolicy, fetch_url, is_forbidden_address, is_url
 
 LOCAL = "127.0.0.1"
@@ -112,9 +114,9 @@ def http_port() -> Iterator[int]:
 
 
 def policy(**overrides: object) -> FetchPolicy:
-    settings: dict[str, object] = {"allowed_hosts": frozenset({LOCAL}), "timeout_s": 5.0}
-    settings.update(overrides)
-    return FetchPolicy(**settings)  # type: ignore[arg-type]
+    """The service's default policy, loopback allowed (the test servers), a short timeout, and `overrides`."""
+    configured = UrlFetchConfig(allowed_hosts=[LOCAL], timeout_s=5.0).policy(InputConfig().max_file_bytes)
+    return replace(configured, **overrides)  # type: ignore[arg-type]
 
 
 def fetch(url: str, fetch_policy: FetchPolicy | None = None) -> FetchedFile:
@@ -200,7 +202,7 @@ def test_public_addresses_are_allowed(address: str) -> None:
 
 def test_fetch_returns_body_name_hint_and_media_type(http_port: int) -> None:
     fetched = fetch(f"http://{LOCAL}:{http_port}/files/doc.png?version=2")
-    assert fetched == FetchedFile(data=PNG_BYTES, name_hint="doc.png", content_type="image/png")
+    assert fetched == FetchedFile(data=PNG_BYTES, name_hint="doc.png")
 
 
 def test_fetch_follows_relative_redirect_and_names_the_final_file(http_port: int) -> None:
@@ -210,11 +212,11 @@ def test_fetch_follows_relative_redirect_and_names_the_final_file(http_port: int
 
 def test_loopback_is_refused_by_default(http_port: int) -> None:
     with pytest.raises(InputError, match="^URL host resolves to a private address; refused$"):
-        fetch(f"http://{LOCAL}:{http_port}/files/doc.png", FetchPolicy(timeout_s=5.0))
+        fetch(f"http://{LOCAL}:{http_port}/files/doc.png", policy(allowed_hosts=frozenset()))
 
 
 def test_allow_private_networks_permits_loopback(http_port: int) -> None:
-    fetched = fetch(f"http://{LOCAL}:{http_port}/files/doc.png", FetchPolicy(allow_private_networks=True))
+    fetched = fetch(f"http://{LOCAL}:{http_port}/files/doc.png", policy(allowed_hosts=frozenset(), allow_private_networks=True))
     assert fetched.data == PNG_BYTES
 
 

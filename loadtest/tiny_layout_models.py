@@ -1,4 +1,4 @@
-"""Tiny random checkpoints of the layout-analysis models, built locally for tests.
+"""Tiny random checkpoints of the layout-analysis models, built locally for tests and benchmarks.
 
 Three transformers architectures, each with small dimensions and random weights (outputs are meaningless):
 
@@ -8,7 +8,7 @@ Three transformers architectures, each with small dimensions and random weights 
 
 Build them with the one documented command::
 
-    python -m tests.tiny_layout_models DIR [--seed N]
+    python -m loadtest.tiny_layout_models DIR [--seed N]
 
 which writes ``DIR/tiny-pp-doclayout-v2``, ``DIR/tiny-pp-doclayout-v3`` and ``DIR/tiny-pp-lcnet``, or from
 Python with :func:`build_tiny_pp_doclayout_v2`, :func:`build_tiny_pp_doclayout_v3` and
@@ -54,7 +54,7 @@ import sys
 from pathlib import Path
 
 from layout.labels import DEFAULT_THRESHOLDS, PP_DOCLAYOUT_LABELS
-from tests.checkpoint_builds import build_checkpoint
+from loadtest.checkpoint_builds import build_checkpoint
 
 # Bump when anything below changes what gets written: an existing build with another recipe is rebuilt.
 RECIPE_VERSION = 1
@@ -563,7 +563,7 @@ def build_all(directory: Path, seed: int = 0) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.tiny_layout_models",
+        prog="python -m loadtest.tiny_layout_models",
         description="Build tiny random PP-DocLayoutV2, PP-DocLayoutV3 and PP-LCNet (doc orientation) checkpoints.",
     )
     parser.add_argument("directory", type=Path, help=f"parent directory; gets {', '.join(BUILDERS)}")

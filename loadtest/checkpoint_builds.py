@@ -1,4 +1,4 @@
-"""Building a checkpoint directory for tests: once, atomically, and only when its recipe changed.
+"""Building a checkpoint directory for tests and benchmarks: once, atomically, and only when its recipe changed.
 
 A build writes into a temporary sibling and is swapped in whole, so a reader never sees a half-written
 checkpoint; a manifest records the recipe and every file's digest, so an unchanged build is left alone;

@@ -1,4 +1,4 @@
-"""Tiny random checkpoints of the production model architectures, built locally for tests.
+"""Tiny random checkpoints of the production model architectures, built locally for tests and benchmarks.
 
 The real PaddleOCR-VL-0.9B weights cannot be downloaded in CI. A tiny random checkpoint of the exact
 architecture (transformers' ``PaddleOCRVLForConditionalGeneration``, saved in the published weight layout
@@ -8,7 +8,7 @@ ERNIE-4.5 text model with M-RoPE, and continuous batching. Its outputs are gibbe
 
 Build it with the one documented command::
 
-    python -m tests.tiny_models DIR [--seed N]
+    python -m loadtest.tiny_models DIR [--seed N]
 
 or from Python with :func:`build_tiny_paddleocr_vl`. The build is deterministic (byte-identical files for a
 given seed and the same torch / transformers / tokenizers versions) and idempotent: a directory that
@@ -24,7 +24,7 @@ import random
 import sys
 from pathlib import Path
 
-from tests.checkpoint_builds import build_checkpoint
+from loadtest.checkpoint_builds import build_checkpoint
 
 # Bump when anything below changes what gets written: an existing build with another recipe is rebuilt.
 RECIPE_VERSION = 1
@@ -267,7 +267,7 @@ def build_tiny_paddleocr_vl(directory: Path, seed: int = 0) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.tiny_models",
+        prog="python -m loadtest.tiny_models",
         description="Build a tiny random PaddleOCR-VL checkpoint (exact architecture, gibberish output) for tests.",
     )
     parser.add_argument("directory", type=Path, help="where to write the checkpoint (created or replaced)")
