@@ -37,16 +37,16 @@ class Admission:
 
 
 class AdmissionMiddleware:
-    """ASGI middleware guarding `paths` with the `Admission` the Ingress replica put on `app.state.admission`
-    (the replica's constructor runs after this module built the app, so it cannot be passed in here)."""
+    """ASGI middleware guarding `paths` with `admission`."""
 
-    def __init__(self, app: ASGIApp, paths: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, admission: Admission, paths: frozenset[str]) -> None:
         self.app = app
+        self.admission = admission
         self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        admission: Admission | None = getattr(getattr(scope.get("app"), "state", None), "admission", None)
-        if scope["type"] != "http" or scope["path"] not in self.paths or admission is None:
+        admission = self.admission
+        if scope["type"] != "http" or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
             return
         refusal = admission.refusal()

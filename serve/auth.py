@@ -83,16 +83,17 @@ def presented_key(authorization: str | None) -> str | None:
 
 class AuthMiddleware:
     """Refuses requests outside `public_paths` without a known key: 401 (no usable credentials, with a
-    `WWW-Authenticate` challenge) or 403 (a key this server does not know), in the envelope. Reads the
-    `ApiKeys` the Ingress replica put on `app.state.api_keys`; None there means auth is off."""
+    `WWW-Authenticate` challenge) or 403 (a key this server does not know), in the envelope. Installed only
+    when auth is on (serve/http_app.py), and always with the keys."""
 
-    def __init__(self, app: ASGIApp, public_paths: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, keys: ApiKeys, public_paths: frozenset[str]) -> None:
         self.app = app
+        self.keys = keys
         self.public_paths = public_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        keys: ApiKeys | None = getattr(getattr(scope.get("app"), "state", None), "api_keys", None)
-        if scope["type"] != "http" or keys is None or scope["path"] in self.public_paths:
+        keys = self.keys
+        if scope["type"] != "http" or scope["path"] in self.public_paths:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

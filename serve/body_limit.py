@@ -20,14 +20,15 @@ def too_large_message(limit: int) -> str:
 
 
 class BodyLimitMiddleware:
-    """Reads the byte limit from `app.state.max_request_bytes`, set by the Ingress replica."""
+    """Refuses request bodies over `limit` bytes."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
+        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit: int | None = getattr(getattr(scope.get("app"), "state", None), "max_request_bytes", None)
-        if scope["type"] != "http" or limit is None:
+        limit = self.limit
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

@@ -106,7 +106,7 @@ def _requests_in_flight() -> float:
     """Parse requests in flight on every Ingress replica, summed from every live node's metrics export."""
     import ray
 
-    from serve.ingress import PARSE_PATH
+    from serve.http_app import PARSE_PATH
     from serve.metrics import HTTP_IN_FLIGHT, RAY_PREFIX, scrape_sum
 
     return sum(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -93,19 +94,16 @@ async def _on_deadline_exceeded(request: Request, exc: DeadlineExceeded) -> JSON
     return error_response(504, str(exc), getattr(request.state, "log_id", None))
 
 
-def _retry_later(request: Request, message: str) -> JSONResponse:
-    """A 503 that tells the client when to come back: the service is degraded or full for now, not broken."""
-    return error_response(503, message, getattr(request.state, "log_id", None),
-                          headers={"Retry-After": str(request.app.state.admission.retry_after_s)})
+def _retry_later(retry_after_s: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """Answers an exception with a 503 that tells the client when to come back: the service is degraded or full
+    for now, not broken. A stage's full queue (Ray's BackPressureError) means over capacity."""
 
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        message = "Service over capacity; retry later" if isinstance(exc, BackPressureError) else str(exc)
+        return error_response(503, message, getattr(request.state, "log_id", None),
+                              headers={"Retry-After": str(retry_after_s)})
 
-async def _on_stage_backpressure(request: Request, exc: BackPressureError) -> JSONResponse:
-    # A stage's bounded queue is full: the service is over capacity right now, not broken.
-    return _retry_later(request, "Service over capacity; retry later")
-
-
-async def _on_temporarily_unavailable(request: Request, exc: StageUnavailable | QuotaUnavailable) -> JSONResponse:
-    return _retry_later(request, str(exc))
+    return handler
 
 
 async def _on_quota_exceeded(request: Request, exc: QuotaExceeded) -> JSONResponse:
@@ -118,13 +116,14 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse
     return error_response(500, INTERNAL_ERROR_MESSAGE, log_id)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
+    """Every failure in the envelope; `retry_after_s` is what 503s tell clients."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(InputError, _on_input_error)
     app.add_exception_handler(DeadlineExceeded, _on_deadline_exceeded)
-    app.add_exception_handler(BackPressureError, _on_stage_backpressure)
-    app.add_exception_handler(StageUnavailable, _on_temporarily_unavailable)
-    app.add_exception_handler(QuotaUnavailable, _on_temporarily_unavailable)
+    retry_later = _retry_later(retry_after_s)
+    for unavailable in (BackPressureError, StageUnavailable, QuotaUnavailable):
+        app.add_exception_handler(unavailable, retry_later)
     app.add_exception_handler(QuotaExceeded, _on_quota_exceeded)
     app.add_exception_handler(Exception, _on_unexpected_error)

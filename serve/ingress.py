@@ -1,7 +1,7 @@
-"""HTTP ingress: a thin FastAPI layer over the pipeline, the stages reached through deployment handles.
+"""HTTP ingress: the Ingress deployment, a thin layer over the pipeline, the stages reached through deployment
+handles. Its HTTP app (routes, envelope, middlewares) is built per replica from the config (serve/http_app.py).
 
-No `from __future__ import annotations` here: FastAPI reads the route signatures at runtime through Ray's
-class-based ingress wrapper, which cannot resolve string annotations.
+No `from __future__ import annotations` here: FastAPI reads the route signatures of these methods at runtime.
 """
 
 
@@ -15,45 +15,26 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from layout.decode import InputError
-from serve.admission import Admission, AdmissionMiddleware
-from serve.auth import CLIENT_ID, ApiKeys, AuthMiddleware
+from serve.admission import Admission
+from serve.auth import CLIENT_ID
 from serve.backends import RECOGNITION_BACKENDS, backend_class
-from serve.body_limit import BodyLimitMiddleware
 from serve.config import DeadlineConfig, ServiceConfig
-from serve.errors import DeadlineExceeded, install_error_handlers, new_log_id
+from serve.errors import DeadlineExceeded, new_log_id
 from serve.health import STAGES, readiness_problems, stage_replicas
-from serve.metrics import HttpMetricsMiddleware, IngressMetrics
+from serve.http_app import ENDPOINTS, build_http_app
+from serve.metrics import IngressMetrics
 from serve.pipeline import DocumentPipeline, ParseOptions, load_file, unhonored_fields
-from serve.protocol import Envelope, ErrorResponse, LayoutParsingRequest, LayoutParsingResponse, Readiness, ReadinessResponse
-from serve.quotas import QuotaMiddleware, Quotas
+from serve.protocol import LayoutParsingRequest, Readiness, ReadinessResponse
+from serve.quotas import Quotas
 from serve.stage_calls import HandleLayoutClient, HandleRecognitionClient
 
 UNHONORED_HEADER = "X-Unhonored-Fields"
 # Seconds this request may take, below the server's maximum (`deadline.max_s`).
 TIMEOUT_HEADER = "X-Request-Timeout"
-PARSE_PATH = "/layout-parsing"
-ENDPOINTS = frozenset({PARSE_PATH, "/health", "/health/ready"})
-# Open without an API key: probes must not need one, and the API's description is public anyway.
-PUBLIC_PATHS = frozenset({"/health", "/health/ready", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 # Where a request's page-quota headers wait for its response, in Starlette's request.state.
 PAGE_USAGE = "page_usage"
 # The Ingress deployment's `user_config` key that stops admission (graceful shutdown).
 DRAINING = "draining"
-
-app = FastAPI(
-    title="PaddleOCR-VL layout parsing",
-    description="`POST /layout-parsing` as PaddleX 3.7.2's serving app defines it, served by Ray Serve.",
-    version="0.1.0",
-)
-install_error_handlers(app)
-# Each added one wraps the ones before: metrics see everything; auth names the client before its quota is counted;
-# neither lets a refused request take an admission slot.
-app.add_middleware(AdmissionMiddleware, paths=frozenset({PARSE_PATH}))
-app.add_middleware(QuotaMiddleware, public_paths=PUBLIC_PATHS)
-app.add_middleware(AuthMiddleware, public_paths=PUBLIC_PATHS)
-app.add_middleware(BodyLimitMiddleware)
-app.add_middleware(HttpMetricsMiddleware)
-ERROR_RESPONSES = {status: {"model": ErrorResponse} for status in (400, 401, 403, 413, 422, 429, 500, 503, 504)}
 
 
 def request_deadline(header: str | None, config: DeadlineConfig) -> float:
@@ -70,20 +51,16 @@ def request_deadline(header: str | None, config: DeadlineConfig) -> float:
 
 
 @serve.deployment(name="Ingress")
-@serve.ingress(app)
+# The app is built per replica, from its config (`__serve_build_asgi_app__`), not at import.
+@serve.ingress()
 class Ingress:
     def __init__(self, layout: DeploymentHandle, recognition: DeploymentHandle, config: dict) -> None:
         self._config = ServiceConfig.model_validate(config)
         self._capabilities = backend_class(RECOGNITION_BACKENDS, self._config.recognition.backend).capabilities
         self._metrics = IngressMetrics(ENDPOINTS)
-        app.state.metrics = self._metrics
-        app.state.max_request_bytes = self._config.input.request_body_limit()
-        auth = self._config.auth
-        app.state.api_keys = ApiKeys.load(auth.keys_env, auth.keys_file) if auth.enabled else None
         admission = self._config.admission
-        app.state.admission = Admission(admission.max_requests_in_flight, admission.retry_after_s)
+        self._admission = Admission(admission.max_requests_in_flight, admission.retry_after_s)
         self._quotas = Quotas(self._config.quotas, admission.retry_after_s) if self._config.quotas.enabled else None
-        app.state.quotas = self._quotas
         retries = self._config.pipeline.stage_retries
         self._pipeline = DocumentPipeline(
             self._config,
@@ -92,16 +69,13 @@ class Ingress:
         )
         self._app_name = serve.get_replica_context().app_name
 
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return build_http_app(self._config, self, self._metrics, self._admission, self._quotas)
+
     def reconfigure(self, user_config: dict) -> None:
         """Ray Serve's live update of every replica; `ocrvl serve` sets `draining` on shutdown (serve/cli.py)."""
-        app.state.admission.draining = bool(user_config.get(DRAINING))
+        self._admission.draining = bool(user_config.get(DRAINING))
 
-    @app.post(
-        PARSE_PATH,
-        operation_id="infer",
-        response_model=LayoutParsingResponse,
-        responses=ERROR_RESPONSES,
-    )
     async def infer(self, body: LayoutParsingRequest, request: Request) -> JSONResponse:
         log_id = body.logId or new_log_id()
         request.state.log_id = log_id
@@ -140,13 +114,10 @@ class Ingress:
 
         return admit
 
-    @app.get("/health", operation_id="checkHealth", response_model=Envelope)
     async def health(self) -> dict:
         """Liveness: this replica answers."""
         return {"logId": new_log_id(), "errorCode": 0, "errorMsg": "Healthy"}
 
-    @app.get("/health/ready", operation_id="checkReadiness", response_model=ReadinessResponse,
-             responses={503: {"model": ReadinessResponse}})
     async def ready(self) -> JSONResponse:
         """Readiness: every stage has a running replica with its models loaded (serve/health.py)."""
         status = await asyncio.to_thread(serve.status)

@@ -168,16 +168,16 @@ def scrape_sum(url: str, name: str, **labels: str) -> float:
 
 
 class HttpMetricsMiddleware:
-    """ASGI middleware recording every request's endpoint, status and duration with the `IngressMetrics` the
-    Ingress replica put on `app.state.metrics`; outermost, so it also sees requests that admission turned away
-    and errors that never reached a route."""
+    """ASGI middleware recording every request's endpoint, status and duration in `metrics`; outermost, so it
+    also sees requests that admission turned away and errors that never reached a route."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: IngressMetrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        metrics: IngressMetrics | None = getattr(getattr(scope.get("app"), "state", None), "metrics", None)
-        if scope["type"] != "http" or metrics is None:
+        metrics = self.metrics
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         endpoint = scope["path"] if scope["path"] in metrics.endpoints else OTHER_ENDPOINT

@@ -113,17 +113,18 @@ class Quotas:
 
 class QuotaMiddleware:
     """Counts every request outside `public_paths` against its client's per-minute limit (client id left by
-    AuthMiddleware) with the `Quotas` the Ingress replica put on `app.state.quotas`, and tells the client where
-    it stands in `X-RateLimit-*` headers; over the limit, 429 with Retry-After in the envelope."""
+    AuthMiddleware) with `quotas`, and tells the client where it stands in `X-RateLimit-*` headers; over the
+    limit, 429 with Retry-After in the envelope. Installed only when quotas are on (serve/http_app.py)."""
 
-    def __init__(self, app: ASGIApp, public_paths: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, quotas: Quotas, public_paths: frozenset[str]) -> None:
         self.app = app
+        self.quotas = quotas
         self.public_paths = public_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        quotas: Quotas | None = getattr(getattr(scope.get("app"), "state", None), "quotas", None)
+        quotas = self.quotas
         client = scope.get("state", {}).get(CLIENT_ID)
-        if scope["type"] != "http" or quotas is None or client is None or scope["path"] in self.public_paths:
+        if scope["type"] != "http" or client is None or scope["path"] in self.public_paths:
             await self.app(scope, receive, send)
             return
         try:

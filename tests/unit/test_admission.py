@@ -23,8 +23,7 @@ def _app(admission: Admission, release: asyncio.Event) -> Starlette:
         return JSONResponse({"ok": True})
 
     app = Starlette(routes=[Route("/parse", parse, methods=["POST"]), Route("/health", health)])
-    app.add_middleware(AdmissionMiddleware, paths=frozenset({"/parse"}))
-    app.state.admission = admission
+    app.add_middleware(AdmissionMiddleware, admission=admission, paths=frozenset({"/parse"}))
     return app
 
 
@@ -72,8 +71,7 @@ def test_a_full_stage_queue_and_a_passed_deadline_are_answered_in_the_envelope()
     from serve.errors import DeadlineExceeded, install_error_handlers
 
     app = FastAPI()
-    install_error_handlers(app)
-    app.state.admission = Admission(limit=1, retry_after_s=7)
+    install_error_handlers(app, retry_after_s=7)
 
     @app.get("/full")
     async def full() -> None:
@@ -102,14 +100,13 @@ def _body_limited_app(limit: int) -> Starlette:
     from serve.errors import install_error_handlers
 
     app = FastAPI()
-    install_error_handlers(app)
+    install_error_handlers(app, retry_after_s=1)
 
     @app.post("/parse")
     async def parse(request: Request) -> dict:
         return {"bytes": len(await request.body())}
 
-    app.add_middleware(BodyLimitMiddleware)
-    app.state.max_request_bytes = limit
+    app.add_middleware(BodyLimitMiddleware, limit=limit)
     return app
 
 

@@ -22,8 +22,8 @@ def _app(keys: ApiKeys | None) -> Starlette:
         return JSONResponse({"client": getattr(request.state, CLIENT_ID, None)})
 
     app = Starlette(routes=[Route("/parse", whoami, methods=["POST"]), Route("/health", whoami)])
-    app.add_middleware(AuthMiddleware, public_paths=frozenset({"/health"}))
-    app.state.api_keys = keys
+    if keys is not None:  # auth off: serve/http_app.py installs no middleware
+        app.add_middleware(AuthMiddleware, keys=keys, public_paths=frozenset({"/health"}))
     return app
 
 

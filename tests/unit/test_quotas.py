@@ -101,10 +101,9 @@ def test_over_http_the_limit_is_a_429_envelope_and_answers_carry_the_rate_limit_
         return JSONResponse({"ok": True})
 
     app = Starlette(routes=[Route("/parse", parse, methods=["POST"]), Route("/health", parse)])
-    app.add_middleware(QuotaMiddleware, public_paths=frozenset({"/health"}))
-    app.add_middleware(AuthMiddleware, public_paths=frozenset({"/health"}))
-    app.state.api_keys = ApiKeys.parse("team-a:key-a")
-    app.state.quotas = Quotas(_config(redis_url, default=QuotaLimits(requests_per_minute=1)), RETRY_AFTER_S)
+    quotas = Quotas(_config(redis_url, default=QuotaLimits(requests_per_minute=1)), RETRY_AFTER_S)
+    app.add_middleware(QuotaMiddleware, quotas=quotas, public_paths=frozenset({"/health"}))
+    app.add_middleware(AuthMiddleware, keys=ApiKeys.parse("team-a:key-a"), public_paths=frozenset({"/health"}))
 
     async def calls():
         transport = httpx.ASGITransport(app=app)

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from ray.exceptions import ActorDiedError, RayTaskError
 
-from serve.admission import Admission
 from serve.backends.base import BackendUnavailable
 from serve.errors import StageUnavailable
 from serve.stage_calls import StageCaller
@@ -84,8 +83,7 @@ def test_an_unavailable_stage_is_a_503_envelope_with_retry_after():
     from serve.errors import install_error_handlers
 
     app = FastAPI()
-    install_error_handlers(app)
-    app.state.admission = Admission(limit=1, retry_after_s=4)
+    install_error_handlers(app, retry_after_s=4)
 
     @app.get("/parse")
     async def parse() -> None:

@@ -1,0 +1,69 @@
+"""The ingress's HTTP app, built from the service's config: routes, error envelope and middlewares.
+
+Every middleware is handed what it needs when the app is built, so none of them can find its dependency
+missing at request time and quietly step aside. Auth and quotas are installed exactly when the config turns
+them on; with auth on, keys that cannot be loaded fail the build, and with it the replica's start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+
+from serve.admission import Admission, AdmissionMiddleware
+from serve.auth import ApiKeys, AuthMiddleware
+from serve.body_limit import BodyLimitMiddleware
+from serve.config import ServiceConfig
+from serve.errors import install_error_handlers
+from serve.metrics import HttpMetricsMiddleware, IngressMetrics
+from serve.protocol import Envelope, ErrorResponse, LayoutParsingResponse, ReadinessResponse
+from serve.quotas import QuotaMiddleware, Quotas
+
+PARSE_PATH = "/layout-parsing"
+HEALTH_PATH = "/health"
+READINESS_PATH = "/health/ready"
+ENDPOINTS = frozenset({PARSE_PATH, HEALTH_PATH, READINESS_PATH})
+# Open without an API key: probes must not need one, and the API's description is public anyway.
+PUBLIC_PATHS = frozenset({HEALTH_PATH, READINESS_PATH, "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (400, 401, 403, 413, 422, 429, 500, 503, 504)
+}
+
+
+class Routes(Protocol):
+    """What answers the app's endpoints: the Ingress replica."""
+
+    infer: Callable[..., Awaitable[Any]]
+    health: Callable[..., Awaitable[Any]]
+    ready: Callable[..., Awaitable[Any]]
+
+
+def build_http_app(
+    config: ServiceConfig, routes: Routes, metrics: IngressMetrics, admission: Admission, quotas: Quotas | None
+) -> FastAPI:
+    if config.quotas.enabled != (quotas is not None):
+        raise ValueError("quotas are on in the config exactly when a quota store is given")
+    app = FastAPI(
+        title="PaddleOCR-VL layout parsing",
+        description="`POST /layout-parsing` as PaddleX 3.7.2's serving app defines it, served by Ray Serve.",
+        version="0.1.0",
+    )
+    install_error_handlers(app, config.admission.retry_after_s)
+    app.post(PARSE_PATH, operation_id="infer", response_model=LayoutParsingResponse,
+             responses=ERROR_RESPONSES)(routes.infer)
+    app.get(HEALTH_PATH, operation_id="checkHealth", response_model=Envelope)(routes.health)
+    app.get(READINESS_PATH, operation_id="checkReadiness", response_model=ReadinessResponse,
+            responses={503: {"model": ReadinessResponse}})(routes.ready)
+    # Each added one wraps the ones before: metrics see everything; auth names the client before its quota is
+    # counted; neither lets a refused request take an admission slot.
+    app.add_middleware(AdmissionMiddleware, admission=admission, paths=frozenset({PARSE_PATH}))
+    if quotas is not None:
+        app.add_middleware(QuotaMiddleware, quotas=quotas, public_paths=PUBLIC_PATHS)
+    if config.auth.enabled:
+        keys = ApiKeys.load(config.auth.keys_env, config.auth.keys_file)
+        app.add_middleware(AuthMiddleware, keys=keys, public_paths=PUBLIC_PATHS)
+    app.add_middleware(BodyLimitMiddleware, limit=config.input.request_body_limit())
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    return app
