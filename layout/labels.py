@@ -80,12 +80,38 @@ DEFAULT_MARKDOWN_IGNORE_LABELS: tuple[str, ...] = (
     "footer_image",
     "aside_text",
 )
+# Single labels that code decides on by name.
+TEXT_LABEL = "text"
+TABLE_LABEL = "table"
+CHART_LABEL = "chart"
+SEAL_LABEL = "seal"
+IMAGE_LABEL = "image"
+DOC_TITLE_LABEL = "doc_title"
+PARAGRAPH_TITLE_LABEL = "paragraph_title"
+ABSTRACT_LABEL = "abstract"
+CONTENT_LABEL = "content"
+ALGORITHM_LABEL = "algorithm"
+REFERENCE_LABEL = "reference"
+INLINE_FORMULA_LABEL = "inline_formula"
+# `formula_number` contains "formula" but is a plain "(3)" beside an equation, so it is read as text.
+FORMULA_NUMBER_LABEL = "formula_number"
+
 # Blocks kept as image crops (never sent to text recognition unless a request flag says so).
 IMAGE_LABELS: frozenset[str] = frozenset({"image", "header_image", "footer_image"})
 FORMULA_LABELS: frozenset[str] = frozenset({"display_formula", "inline_formula", "formula"})
 # Page furniture: ordered before (header-like) or after (footer-like) the body by geometric reading order.
 HEADER_LABELS: frozenset[str] = frozenset({"header", "header_image"})
 FOOTER_LABELS: frozenset[str] = frozenset({"footer", "footer_image", "footnote", "number"})
+# One text paragraph per line in Markdown. `ocr`/`spotting` are the whole-page labels used when layout detection
+# is off.
+PARAGRAPH_LABELS: frozenset[str] = frozenset(
+    {TEXT_LABEL, "vertical_text", "reference_content", "vision_footnote", "ocr", "spotting"}
+)
+# Captions; `table_title`/`chart_title` come from layout models other than PP-DocLayoutV2.
+CAPTION_LABELS: frozenset[str] = frozenset({"figure_title", "table_title", "chart_title"})
+# Pictures a table can absorb (spec §5.4.4). `figure` is the picture label of layout models other than
+# PP-DocLayoutV2.
+FIGURE_LABELS: frozenset[str] = frozenset({IMAGE_LABEL, "figure", SEAL_LABEL})
 # Labels allowed as `promptLabel` when layout detection is off (spec §2).
 PROMPT_LABELS: tuple[str, ...] = ("ocr", "formula", "table", "chart", "seal", "spotting")
 

@@ -12,7 +12,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from layout.crop import image_path_for
-from layout.labels import DEFAULT_MARKDOWN_IGNORE_LABELS, FORMULA_LABELS, IMAGE_LABELS
+from layout.labels import (
+    ABSTRACT_LABEL,
+    ALGORITHM_LABEL,
+    CAPTION_LABELS,
+    CHART_LABEL,
+    CONTENT_LABEL,
+    DEFAULT_MARKDOWN_IGNORE_LABELS,
+    DOC_TITLE_LABEL,
+    FORMULA_LABELS,
+    FORMULA_NUMBER_LABEL,
+    IMAGE_LABELS,
+    PARAGRAPH_LABELS,
+    PARAGRAPH_TITLE_LABEL,
+    SEAL_LABEL,
+    TABLE_LABEL,
+)
 from layout.types import Block
 
 BLOCK_SEPARATOR = "\n\n"
@@ -23,21 +38,6 @@ HARD_LINE_BREAK = "  \n"
 MAX_HEADING_MARKS = 6
 PERCENT = 100
 
-FORMULA_NUMBER_LABEL = "formula_number"
-DOC_TITLE_LABEL = "doc_title"
-PARAGRAPH_TITLE_LABEL = "paragraph_title"
-ABSTRACT_LABEL = "abstract"
-CONTENT_LABEL = "content"
-ALGORITHM_LABEL = "algorithm"
-TABLE_LABEL = "table"
-CHART_LABEL = "chart"
-SEAL_LABEL = "seal"
-# One text paragraph per line. `ocr`/`spotting` are the whole-page labels used when layout detection is off.
-PARAGRAPH_LABELS: frozenset[str] = frozenset(
-    {"text", "vertical_text", "reference_content", "vision_footnote", "ocr", "spotting"}
-)
-# Captions; `table_title`/`chart_title` come from layout models other than PP-DocLayoutV2.
-CAPTION_LABELS: frozenset[str] = frozenset({"figure_title", "table_title", "chart_title"})
 # Blocks that become a picture when recognition left them without content (chart recognition off, or the VLM
 # returned nothing for a formula).
 PICTURE_WHEN_EMPTY_LABELS: frozenset[str] = frozenset({CHART_LABEL}) | FORMULA_LABELS

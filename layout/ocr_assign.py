@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
+from layout.geometry import box_area, centre, contains_point, overlaps_horizontally
 from layout.types import BBox, TextLine
 
 # Two lines belong to the same row when their vertical centres differ by less than this share of the
@@ -19,18 +20,6 @@ SAME_ROW_TOLERANCE = 0.5
 # Stray lines join one block when the vertical gap between them is below this many line heights and they
 # overlap horizontally.
 STRAY_GAP_LINE_HEIGHTS = 1.2
-
-
-def centre(bbox: BBox) -> tuple[float, float]:
-    return (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
-
-
-def area(bbox: BBox) -> float:
-    return max(0.0, bbox[2] - bbox[0]) * max(0.0, bbox[3] - bbox[1])
-
-
-def contains_point(bbox: BBox, point: tuple[float, float]) -> bool:
-    return bbox[0] <= point[0] <= bbox[2] and bbox[1] <= point[1] <= bbox[3]
 
 
 def assign_lines(lines: Sequence[TextLine], boxes: Sequence[BBox]) -> tuple[list[list[TextLine]], list[TextLine]]:
@@ -42,7 +31,7 @@ def assign_lines(lines: Sequence[TextLine], boxes: Sequence[BBox]) -> tuple[list
         point = centre(line.bbox)
         candidates = [i for i, box in enumerate(boxes) if contains_point(box, point)]
         if candidates:
-            per_box[min(candidates, key=lambda i: area(boxes[i]))].append(line)
+            per_box[min(candidates, key=lambda i: box_area(boxes[i]))].append(line)
         else:
             stray.append(line)
     return per_box, stray
@@ -108,8 +97,7 @@ def group_stray_lines(lines: Sequence[TextLine]) -> list[list[TextLine]]:
 def _continues(above: TextLine, below: TextLine) -> bool:
     height = max(above.bbox[3] - above.bbox[1], 1.0)
     gap = below.bbox[1] - above.bbox[3]
-    overlaps = min(above.bbox[2], below.bbox[2]) > max(above.bbox[0], below.bbox[0])
-    return overlaps and -height * SAME_ROW_TOLERANCE <= gap < STRAY_GAP_LINE_HEIGHTS * height
+    return overlaps_horizontally(above.bbox, below.bbox) and -height * SAME_ROW_TOLERANCE <= gap < STRAY_GAP_LINE_HEIGHTS * height
 
 
 def union_bbox(lines: Sequence[TextLine]) -> tuple[int, int, int, int]:

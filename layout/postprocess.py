@@ -12,7 +12,19 @@ from dataclasses import dataclass, field, replace
 from itertools import combinations
 from types import MappingProxyType
 
-from layout.labels import DEFAULT_MERGE_MODES, DEFAULT_THRESHOLDS, FORMULA_LABELS, SKIP_ORDER_LABELS
+from layout.geometry import box_area, containment, intersection_area, iou, overlap_of_smaller
+from layout.labels import (
+    CHART_LABEL,
+    DEFAULT_MERGE_MODES,
+    DEFAULT_THRESHOLDS,
+    FORMULA_LABELS,
+    IMAGE_LABEL,
+    INLINE_FORMULA_LABEL,
+    REFERENCE_LABEL,
+    SEAL_LABEL,
+    SKIP_ORDER_LABELS,
+    TABLE_LABEL,
+)
 from layout.polygons import SHAPE_MODES, shaped_outline
 from layout.types import BBox, Detection, Polygon
 
@@ -23,11 +35,10 @@ FALLBACK_UNCLIP_RATIO: tuple[float, float] = (1.0, 1.0)
 FALLBACK_MERGE_MODE = "union"
 # Visual labels: a heavy overlap between a visual and a box of another label keeps both (spec §5.4 step 1),
 # except text over a table, which is the table's own cell text.
-OVERLAP_EXEMPT_LABELS: frozenset[str] = frozenset({"image", "table", "seal", "chart"})
-TABLE_LABEL = "table"
-LARGE_IMAGE_LABEL = "image"
-INLINE_FORMULA_LABEL = "inline_formula"
-DROPPED_BLOCK_LABEL = "reference"
+OVERLAP_EXEMPT_LABELS: frozenset[str] = frozenset({IMAGE_LABEL, TABLE_LABEL, SEAL_LABEL, CHART_LABEL})
+# The label whose page-sized boxes are whole-page scans, dropped by the large-image rule (spec §5.3).
+LARGE_IMAGE_LABEL = IMAGE_LABEL
+DROPPED_BLOCK_LABEL = REFERENCE_LABEL
 
 Coordinate = tuple[int, int, int, int]
 
@@ -98,36 +109,6 @@ class LayoutBox:
     order: int | None
     # `polygon_points`: only from a model with masks, and only when the shape mode is not "rect".
     polygon_points: Polygon | None = None
-
-
-# --- geometry -------------------------------------------------------------------------------------------------
-
-
-def box_area(box: BBox) -> float:
-    """Area of an x1,y1,x2,y2 box; inverted boxes count as empty rather than negative."""
-    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
-
-
-def intersection_area(a: BBox, b: BBox) -> float:
-    return box_area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
-
-
-def iou(a: BBox, b: BBox) -> float:
-    inter = intersection_area(a, b)
-    union = box_area(a) + box_area(b) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def containment(inner: BBox, outer: BBox) -> float:
-    """Share of `inner`'s area lying inside `outer` (0 for an empty `inner`)."""
-    area = box_area(inner)
-    return intersection_area(inner, outer) / area if area > 0 else 0.0
-
-
-def overlap_of_smaller(a: BBox, b: BBox) -> float:
-    """Intersection over the smaller area: how much of the lesser box the other one covers."""
-    smaller = min(box_area(a), box_area(b))
-    return intersection_area(a, b) / smaller if smaller > 0 else 0.0
 
 
 # --- §5.3 model post-processing -------------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-# Labels a table can absorb. `figure` is the picture label of layout models other than PP-DocLayoutV2.
-FIGURE_LABELS: frozenset[str] = frozenset({"image", "figure", "seal"})
+from layout.geometry import wholly_inside
+from layout.labels import FIGURE_LABELS
+
 # A figure whose short side is under this many page pixels cannot carry a legible token: it is still absorbed
 # (dropped from the block list, as upstream does) but not marked.
 MIN_TOKEN_SIDE = 25
@@ -55,17 +56,13 @@ def token_numbers() -> Iterator[int]:
         number += 1
 
 
-def _inside(inner: Box, outer: Box) -> bool:
-    return inner[0] >= outer[0] and inner[1] >= outer[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
-
-
 def figures_in_table(table: Box, labels: Sequence[str], boxes: Sequence[Box]) -> TableFigures:
     """Which of a page's regions (given by `labels` and `boxes`) a table at `table` absorbs, and their tokens."""
     absorbed = []
     tokens = {}
     numbers = token_numbers()
     for index, (label, box) in enumerate(zip(labels, boxes)):
-        if label not in FIGURE_LABELS or not _inside(box, table):
+        if label not in FIGURE_LABELS or not wholly_inside(box, table):
             continue
         absorbed.append(index)
         if min(box[2] - box[0], box[3] - box[1]) >= MIN_TOKEN_SIDE:

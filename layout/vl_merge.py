@@ -13,12 +13,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from layout.labels import IMAGE_LABELS
+from layout.geometry import overlaps, overlaps_horizontally, union_box
+from layout.labels import IMAGE_LABELS, TABLE_LABEL, TEXT_LABEL
 from layout.types import Block
 
-MERGEABLE_LABEL = "text"
+MERGEABLE_LABEL = TEXT_LABEL
 # Blocks that neither merge nor interrupt a chain of text blocks: pictures and tables sit inside the text flow.
-NON_MERGEABLE_LABELS: frozenset[str] = IMAGE_LABELS | {"table"}
+NON_MERGEABLE_LABELS: frozenset[str] = IMAGE_LABELS | {TABLE_LABEL}
 # Side by side (next column): the horizontal gap must be under this share of the wider block.
 SIDE_GAP_SHARE = 0.3
 # Stacked: the vertical gap must be under this share of the taller block.
@@ -128,7 +129,7 @@ def _continues(blocks: Sequence[Block], previous: int, current: int) -> bool:
     a, b = blocks[previous].bbox, blocks[current].bbox
     if _side_by_side(a, b):
         return True
-    return _stacked(a, b) and _overlaps_non_mergeable(blocks, _union(a, b))
+    return _stacked(a, b) and _overlaps_non_mergeable(blocks, union_box(a, b))
 
 
 def _side_by_side(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
@@ -137,24 +138,17 @@ def _side_by_side(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) ->
 
 
 def _stacked(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
-    overlaps_horizontally = min(a[2], b[2]) > max(a[0], b[0])
     close = abs(b[1] - a[3]) < VERTICAL_GAP_SHARE * max(a[3] - a[1], b[3] - b[1])
     left_aligned = abs(a[0] - b[0]) <= EDGE_TOLERANCE
     right_aligned = abs(a[2] - b[2]) <= EDGE_TOLERANCE
-    return overlaps_horizontally and b[3] >= a[1] and close and left_aligned != right_aligned
+    return overlaps_horizontally(a, b) and b[3] >= a[1] and close and left_aligned != right_aligned
 
 
 def _overlaps_non_mergeable(blocks: Sequence[Block], box: tuple[int, int, int, int]) -> bool:
     return any(
-        block.label in NON_MERGEABLE_LABELS
-        and min(box[2], block.bbox[2]) > max(box[0], block.bbox[0])
-        and min(box[3], block.bbox[3]) > max(box[1], block.bbox[1])
+        block.label in NON_MERGEABLE_LABELS and overlaps(box, block.bbox)
         for block in blocks
     )
-
-
-def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
 def _stack_aspect(bboxes: Sequence[tuple[int, int, int, int]]) -> float:

@@ -11,7 +11,8 @@ import html
 import re
 from collections import Counter
 
-from layout.vl_prompts import FORMULA_NUMBER_LABEL, SPOTTING, TABLE
+from layout.labels import FORMULA_NUMBER_LABEL
+from layout.vl_prompts import SPOTTING, TABLE
 
 # --- Repetition guard (spec §5.7 step 1) -------------------------------------------------------------------------
 # Shorter answers are left alone: a short line repeating itself is as likely to be real (a row of dots) as a loop.

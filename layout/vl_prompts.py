@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from layout.labels import IMAGE_LABELS, PROMPT_LABELS
+from layout.labels import FORMULA_NUMBER_LABEL, IMAGE_LABELS, PROMPT_LABELS
 
 OCR = "ocr"
 TABLE = "table"
@@ -28,9 +28,6 @@ PROMPTS: dict[str, str] = {
     SEAL: "Seal Recognition:",
     SPOTTING: "Spotting:",
 }
-
-# `formula_number` contains "formula" but is a plain "(3)" beside an equation, so it is read as text.
-FORMULA_NUMBER_LABEL = "formula_number"
 
 # Pixel budgets (spec §5.6). The defaults are 144·28² and 1280·28², i.e. at most 1280 visual tokens per crop.
 DEFAULT_MIN_PIXELS = 112_896

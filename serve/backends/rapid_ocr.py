@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from layout.labels import FORMULA_LABELS, IMAGE_LABELS
+from layout.labels import CHART_LABEL, FORMULA_LABELS, IMAGE_LABELS, TABLE_LABEL
 from layout.ocr_assign import assign_lines, block_text, group_stray_lines, union_bbox
 from layout.types import TextLine
 from serve.backends.base import PageRecognition, RecognitionBackend, RecognitionOptions, Region
 
 # Regions read by table structure recognition rather than as running text.
-TABLE_LABELS = frozenset({"table"})
+TABLE_LABELS = frozenset({TABLE_LABEL})
 # Regions kept as pictures by this backend whatever the request says: no formula or chart model ships in a
 # wheel. Seals are pictures unless seal recognition is asked for, which plain OCR can honour.
-PICTURE_ONLY_LABELS = FORMULA_LABELS | {"chart"}
+PICTURE_ONLY_LABELS = FORMULA_LABELS | {CHART_LABEL}
 _TABLE_MARKUP = re.compile(r"<table>.*</table>", re.DOTALL)
 
 
