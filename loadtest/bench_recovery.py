@@ -29,7 +29,7 @@ import httpx
 
 from loadtest.bench import load_pages
 from loadtest.processes import command_lines, process_name, server_pid, session_of
-from loadtest.recovery import RecoveryBound, watch_replacement
+from loadtest.recovery import RecoveryBound, wait_until, watch_replacement
 from loadtest.service import REPO, running_service
 
 CONFIG = REPO / "configs" / "vl-cpu-tiny.yaml"
@@ -68,14 +68,6 @@ def engine_pids(url: str) -> list[int]:
             if line and process_name(line) == "VLLM::EngineCore" and session_of(pid) == session]
 
 
-def wait_until(condition, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {timeout_s:.0f} s")
-        time.sleep(0.25)
-
-
 def measure(url: str, kills: int, bound: RecoveryBound) -> list[dict[str, float | None]]:
     clients = Clients(url, {"file": base64.b64encode(load_pages()[0]).decode(), "visualize": False, "maxNewTokens": 16})
     threads = [threading.Thread(target=clients.run) for _ in range(CLIENTS)]
@@ -87,12 +79,13 @@ def measure(url: str, kills: int, bound: RecoveryBound) -> list[dict[str, float 
         with httpx.Client(base_url=url) as probe:
             for _ in range(kills):
                 time.sleep(WARM_S)
-                wait_until(lambda: len(engine_pids(url)) == 1, patient.start_s)
+                wait_until(lambda: len(engine_pids(url)) == 1, patient.start_s, "no engine process to kill")
                 [engine] = engine_pids(url)
                 os.kill(engine, signal.SIGKILL)
                 killed = time.monotonic()
                 replacement = watch_replacement(probe, STAGE, killed, patient)
-                wait_until(lambda: clients.first(200, killed + replacement.noticed_s) is not None, patient.start_s)
+                wait_until(lambda: clients.first(200, killed + replacement.noticed_s) is not None, patient.start_s,
+                           "no client got a 200 from the new replica")
                 rows.append({"first 503": clients.first(503, killed), "taken out": replacement.noticed_s,
                              "ready": replacement.ready_s, "first 200": clients.first(200, killed + replacement.noticed_s)})
                 print(f"kill {len(rows)}: " + ", ".join(f"{k} {v:.1f} s" for k, v in rows[-1].items() if v is not None),

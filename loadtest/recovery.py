@@ -88,9 +88,11 @@ class RecoveryTimeout(AssertionError):
     """A phase of the replacement took longer than its bound."""
 
 
-def _wait(condition: Callable[[], bool], until: float, what: str) -> None:
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Polls `condition` until it holds; raises `RecoveryTimeout(what)` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
     while not condition():
-        if time.monotonic() > until:
+        if time.monotonic() > deadline:
             raise RecoveryTimeout(what)
         time.sleep(POLL_INTERVAL_S)
 
@@ -98,9 +100,9 @@ def _wait(condition: Callable[[], bool], until: float, what: str) -> None:
 def watch_replacement(client: httpx.Client, stage: str, since: float, bound: RecoveryBound) -> Replacement:
     """Follows the replacement of `stage`'s only replica, whose backend died at `since` (time.monotonic()),
     through readiness; raises `RecoveryTimeout` when detection, or stop and start, outlast their bounds."""
-    _wait(lambda: readiness(client).running(stage) == 0, since + bound.detection_s,
-          f"{stage} still had a running replica {bound.detection_s:.0f} s after its backend died")
+    wait_until(lambda: readiness(client).running(stage) == 0, since + bound.detection_s - time.monotonic(),
+               f"{stage} still had a running replica {bound.detection_s:.0f} s after its backend died")
     noticed = time.monotonic()
-    _wait(lambda: readiness(client).status == 200, noticed + bound.stop_s + bound.start_s,
-          f"not ready {bound.stop_s + bound.start_s:.0f} s after {stage}'s replica was taken out of service")
+    wait_until(lambda: readiness(client).status == 200, bound.stop_s + bound.start_s,
+               f"not ready {bound.stop_s + bound.start_s:.0f} s after {stage}'s replica was taken out of service")
     return Replacement(noticed_s=noticed - since, ready_s=time.monotonic() - since)
