@@ -1,4 +1,6 @@
-"""The layout-detection stage: page orientation, layout model, reading order and §5.3 post-processing."""
+"""The layout-detection stage owns the page's layout: orientation (and turning the page upright), the layout
+model, reading order, §5.3 post-processing and the §5.4 step-1 overlap filter, all with the request's settings.
+The ingress takes the upright page and its regions as they come."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import numpy as np
 from ray import serve
 
 from layout.crop import rotate_page
-from layout.postprocess import LayoutBox, PostprocessOptions, postprocess_detections
+from layout.postprocess import LayoutBox, PostprocessOptions, filter_overlaps, postprocess_detections
 from layout.reading_order import assign_reading_order
 from serve.backends import LAYOUT_BACKENDS, ORIENTATION_BACKENDS, load_backend
 from serve.backends.base import LayoutBackend, OrientationBackend
@@ -30,7 +32,15 @@ class LayoutRequest:
 class LayoutResult:
     # Clockwise rotation found and undone before detection; None when orientation was not classified.
     angle: int | None
+    # The page turned upright when the angle was not 0 (sent back only then); None: the page as sent is upright.
+    upright: np.ndarray | None
+    # Every box after §5.3 post-processing, in reading order: what `layout_det_res` reports.
     boxes: list[LayoutBox]
+    # The boxes that become blocks (the §5.4 step-1 overlap filter), in the same order.
+    regions: list[LayoutBox]
+
+
+NO_LAYOUT = LayoutResult(angle=None, upright=None, boxes=[], regions=[])
 
 
 class LayoutEngine:
@@ -51,11 +61,13 @@ class LayoutEngine:
         results = []
         for i, (page, request) in enumerate(zip(upright, requests)):
             boxes: list[LayoutBox] = []
+            regions: list[LayoutBox] = []
             if request.postprocess is not None:
                 size = (page.shape[1], page.shape[0])
                 found = detections[i] if self.backend.has_reading_order else assign_reading_order(detections[i], size)
                 boxes = postprocess_detections(found, size, request.postprocess)
-            results.append(LayoutResult(angles[i], boxes))
+                regions = filter_overlaps(boxes, request.postprocess)
+            results.append(LayoutResult(angles[i], page if angles[i] else None, boxes, regions))
         return results
 
 

@@ -21,17 +21,17 @@ from layout.assemble import (
     number_blocks,
     pruned_result,
 )
-from layout.crop import encode_jpeg_base64, rotate_page
+from layout.crop import encode_jpeg_base64
 from layout.decode import Document, InputError, data_info, decode_base64, open_document
 from layout.labels import DEFAULT_MARKDOWN_IGNORE_LABELS, resolve_per_class
 from layout.markdown import MarkdownOptions, render_page
-from layout.postprocess import PostprocessOptions, filter_overlaps
+from layout.postprocess import PostprocessOptions
 from layout.types import Block
 from layout.visualize import draw_layout
 from layout.vl_prompts import PROMPTS, pixel_budget
 from serve.backends.base import PageRecognition, RecognitionCapabilities, RecognitionOptions, Region, SpottingResult
 from serve.config import ServiceConfig
-from serve.layout_stage import LayoutRequest, LayoutResult
+from serve.layout_stage import NO_LAYOUT, LayoutRequest, LayoutResult
 from serve.protocol import LayoutParsingRequest
 from serve.url_fetch import fetch_url, is_url
 
@@ -224,13 +224,12 @@ class DocumentPipeline:
             )
         else:
             # Nothing for the layout stage to do: skip the hop (and the page's trip through the object store).
-            layout = LayoutResult(angle=None, boxes=[])
+            layout = NO_LAYOUT
         original = page
-        if layout.angle:
-            page = await asyncio.to_thread(rotate_page, page, layout.angle)
+        page = original if layout.upright is None else layout.upright
         size = (page.shape[1], page.shape[0])
         if options.use_layout_detection:
-            blocks = blocks_from_boxes(filter_overlaps(layout.boxes))
+            blocks = blocks_from_boxes(layout.regions)
         else:
             blocks = [Block(label=options.recognition.prompt_label or "ocr", bbox=(0, 0, size[0], size[1]))]
         recognized = await self._recognition.recognize(

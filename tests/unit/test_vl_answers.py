@@ -8,7 +8,7 @@ import asyncio
 
 import numpy as np
 
-from layout.postprocess import LayoutBox
+from layout.postprocess import LayoutBox, filter_overlaps
 from serve.backends.base import RecognitionOptions, Region, SpottingResult
 from serve.backends.vl_common import Answer, EngineCall, VlRecognitionBackend
 from serve.config import ServiceConfig
@@ -66,7 +66,8 @@ class FixedLayout:
         self.boxes = boxes
 
     async def detect(self, page: np.ndarray, request: LayoutRequest) -> LayoutResult:
-        return LayoutResult(angle=None, boxes=self.boxes)
+        regions = filter_overlaps(self.boxes, request.postprocess)
+        return LayoutResult(angle=None, upright=None, boxes=self.boxes, regions=regions)
 
 
 def _parse_page(backend, boxes, **request):
