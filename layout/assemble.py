@@ -8,40 +8,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from layout.crop import crop, encode_jpeg_base64, image_path_for
-from layout.labels import LABEL_TO_ID, SKIP_ORDER_LABELS
+from layout.labels import SKIP_ORDER_LABELS
 from layout.markdown import MarkdownOptions, format_block_content, is_picture
 from layout.postprocess import LayoutBox
-from layout.reading_order import assign_reading_order
-from layout.types import Block, Detection
+from layout.types import Block
 
 def blocks_from_boxes(boxes: Iterable[LayoutBox]) -> list[Block]:
     return [Block(label=box.label, bbox=box.coordinate, polygon=box.polygon_points) for box in boxes]
-
-
-def reorder_geometrically(blocks: Sequence[Block], page_size: tuple[int, int]) -> list[Block]:
-    """Reading order of blocks by geometry alone (column-aware XY-cut)."""
-    detections = [Detection(LABEL_TO_ID.get(b.label, -1), b.label, 1.0, b.bbox) for b in blocks]
-    ranked = assign_reading_order(detections, page_size)
-    return [blocks[i] for i in sorted(range(len(blocks)), key=lambda i: ranked[i].model_order)]
-
-
-def insert_in_reading_order(
-    blocks: Sequence[Block], extras: Sequence[Block], page_size: tuple[int, int]
-) -> list[Block]:
-    """`blocks` (already in reading order, possibly the layout model's own) with `extras` slotted in: each extra
-    goes right after the block it follows in geometric reading order, so the existing order is never changed."""
-    after: dict[int | None, list[Block]] = {}
-    anchor: int | None = None
-    extra_ids = {id(extra) for extra in extras}
-    for block in reorder_geometrically([*blocks, *extras], page_size):
-        if id(block) in extra_ids:
-            after.setdefault(anchor, []).append(block)
-        else:
-            anchor = id(block)
-    ordered = list(after.get(None, []))
-    for block in blocks:
-        ordered += [block, *after.get(id(block), [])]
-    return ordered
 
 
 def number_blocks(blocks: Sequence[Block], ignore_labels: Iterable[str]) -> None:

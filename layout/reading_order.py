@@ -1,4 +1,5 @@
-"""Geometric reading order for layout models without an order head (the embedded CDLA PicoDet model).
+"""Reading order: geometric ranking for layout models without an order head (the embedded CDLA PicoDet model),
+and the one way blocks found after layout (stray OCR text) are slotted into an existing order.
 
 PP-DocLayoutV2 predicts reading order itself (spec §5.3); a plain detector does not, and sorting its boxes
 top-to-bottom interleaves the columns of a multi-column page. This module ranks boxes with a column-aware
@@ -11,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from layout.labels import FOOTER_LABELS, HEADER_LABELS
-from layout.types import BBox, Detection
+from layout.labels import FOOTER_LABELS, HEADER_LABELS, LABEL_TO_ID
+from layout.types import BBox, Block, Detection
 
 # Two boxes whose projections overlap by less than this share of the page's width (for columns) or height (for
 # bands) still count as separated: detector boxes jitter, and a 1-2 % overlap must not merge two columns.
@@ -93,3 +94,29 @@ def _group_bands(bands: Sequence[list[int]], boxes: Sequence[BBox], tolerance: f
         else:
             groups.append(list(band))
     return groups
+
+
+def reorder_geometrically(blocks: Sequence[Block], page_size: tuple[int, int]) -> list[Block]:
+    """Reading order of blocks by geometry alone (column-aware XY-cut)."""
+    detections = [Detection(LABEL_TO_ID.get(b.label, -1), b.label, 1.0, b.bbox) for b in blocks]
+    ranked = assign_reading_order(detections, page_size)
+    return [blocks[i] for i in sorted(range(len(blocks)), key=lambda i: ranked[i].model_order)]
+
+
+def insert_in_reading_order(
+    blocks: Sequence[Block], extras: Sequence[Block], page_size: tuple[int, int]
+) -> list[Block]:
+    """`blocks` (already in reading order, possibly the layout model's own) with `extras` slotted in: each extra
+    goes right after the block it follows in geometric reading order, so the existing order is never changed."""
+    after: dict[int | None, list[Block]] = {}
+    anchor: int | None = None
+    extra_ids = {id(extra) for extra in extras}
+    for block in reorder_geometrically([*blocks, *extras], page_size):
+        if id(block) in extra_ids:
+            after.setdefault(anchor, []).append(block)
+        else:
+            anchor = id(block)
+    ordered = list(after.get(None, []))
+    for block in blocks:
+        ordered += [block, *after.get(id(block), [])]
+    return ordered

@@ -17,7 +17,6 @@ from layout.assemble import (
     PageSettings,
     attach_pictures,
     blocks_from_boxes,
-    insert_in_reading_order,
     number_blocks,
     pruned_result,
 )
@@ -25,6 +24,7 @@ from layout.crop import encode_jpeg_base64
 from layout.decode import Document, InputError, data_info, decode_base64, open_document
 from layout.labels import DEFAULT_MARKDOWN_IGNORE_LABELS, resolve_per_class
 from layout.markdown import MarkdownOptions, render_page
+from layout.reading_order import insert_in_reading_order
 from layout.postprocess import PostprocessOptions
 from layout.types import Block
 from layout.visualize import draw_layout
@@ -173,6 +173,24 @@ async def load_file(request: LayoutParsingRequest, config: ServiceConfig) -> tup
     return await asyncio.to_thread(decode_base64, request.file), None
 
 
+def apply_recognition(
+    blocks: list[Block], recognized: PageRecognition, page_size: tuple[int, int]
+) -> tuple[list[Block], list[Block]]:
+    """The page's blocks once read, in reading order (the backend's, when it changed it; regions it found on its
+    own slotted in), and the figures tables absorbed (no longer blocks, still pictures)."""
+    for block, reading in zip(blocks, recognized.regions, strict=True):
+        block.content = reading.content
+        if reading.group_leader is not None:
+            block.group_leader = blocks[reading.group_leader]
+    order = range(len(blocks)) if recognized.order is None else recognized.order
+    absorbed = [block for block, reading in zip(blocks, recognized.regions) if reading.absorbed_by is not None]
+    kept = [blocks[i] for i in order if recognized.regions[i].absorbed_by is None]
+    if recognized.found:
+        found = [Block(label=f.region.label, bbox=f.region.bbox, content=f.content) for f in recognized.found]
+        kept = insert_in_reading_order(kept, found, page_size)
+    return kept, absorbed
+
+
 class DocumentPipeline:
     def __init__(self, config: ServiceConfig, layout: LayoutClient, recognition: RecognitionClient) -> None:
         self._config = config
@@ -235,17 +253,7 @@ class DocumentPipeline:
         recognized = await self._recognition.recognize(
             page, [Region(b.label, b.bbox, b.polygon) for b in blocks], options.recognition
         )
-        for block, content in zip(blocks, recognized.contents):
-            block.content = content
-        if recognized.group_leaders is not None:
-            for block, leader in zip(blocks, recognized.group_leaders):
-                block.group_leader = blocks[leader]
-        order = range(len(blocks)) if recognized.order is None else recognized.order
-        absorbed = [blocks[i] for i in sorted(recognized.absorbed)]
-        blocks = [blocks[i] for i in order if i not in recognized.absorbed]
-        if recognized.extra_regions:
-            extras = [Block(label=r.label, bbox=r.bbox, content=text) for r, text in recognized.extra_regions]
-            blocks = insert_in_reading_order(blocks, extras, size)
+        blocks, absorbed = apply_recognition(blocks, recognized, size)
         number_blocks(blocks, options.settings.markdown_ignore_labels)
         return await asyncio.to_thread(
             self._page_result, original, page, PageBlocks(blocks, absorbed, recognized.spotting), layout, options

@@ -89,22 +89,36 @@ class EngineUsage:
     generated_tokens: int = 0
 
 
+@dataclass(frozen=True)
+class RegionReading:
+    """What recognition made of one requested region."""
+
+    content: str
+    # Read together with other regions in one call (VL text merging): the index of the group's first region,
+    # whose content holds the group's text. None: read on its own.
+    group_leader: int | None = None
+    # A figure inside a table (spec §5.4 step 4): the index of that table, whose content shows it, so it leaves
+    # the block list; its crop still belongs in `markdown.images`. None: a block of its own.
+    absorbed_by: int | None = None
+
+
+@dataclass(frozen=True)
+class FoundRegion:
+    """A region the backend found on its own (text outside every layout box), which the pipeline must not lose."""
+
+    region: Region
+    content: str
+
+
 @dataclass
 class PageRecognition:
-    """Recognition output for one page: one content string per requested region, plus regions the backend
-    found on its own (text outside every layout box), which the pipeline must not lose."""
+    """Recognition output for one page: one reading per requested region, in the order they were requested."""
 
-    contents: list[str]
-    extra_regions: list[tuple[Region, str]] = field(default_factory=list)
-    # For regions read together in one call (VL text merging): the index of the group's first region, whose
-    # content holds the group's text; None when every region was read on its own.
-    group_leaders: list[int] | None = None
-    # Reading order of the regions when the backend changed it (a merged group pulls its members together);
-    # None keeps the order the regions came in.
+    regions: list[RegionReading]
+    found: list[FoundRegion] = field(default_factory=list)
+    # Reading order of the regions when the backend changed it (a merged group pulls its members, and the
+    # pictures that sat between them, together); None keeps the order the regions came in.
     order: list[int] | None = None
-    # Regions a table absorbed (figures inside it, spec §5.4 step 4): the table's content shows them, so they
-    # leave the block list; their crops still belong in `markdown.images`.
-    absorbed: frozenset[int] = frozenset()
     # Set when the page was read with the spotting task.
     spotting: SpottingResult | None = None
     # Set by VL backends.

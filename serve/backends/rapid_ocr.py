@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from layout.labels import CHART_LABEL, FORMULA_LABELS, IMAGE_LABELS, TABLE_LABEL
 from layout.ocr_assign import assign_lines, block_text, group_stray_lines, union_bbox
 from layout.types import TextLine
-from serve.backends.base import PageRecognition, RecognitionBackend, RecognitionOptions, Region
+from serve.backends.base import (
+    FoundRegion,
+    PageRecognition,
+    RecognitionBackend,
+    RecognitionOptions,
+    Region,
+    RegionReading,
+)
 
 # Regions read by table structure recognition rather than as running text.
 TABLE_LABELS = frozenset({TABLE_LABEL})
@@ -87,11 +94,12 @@ class RapidOcrRecognition(RecognitionBackend):
     def _recognize(self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions) -> PageRecognition:
         lines = self._read_lines(page)
         per_region, stray = assign_lines(lines, [r.bbox for r in regions])
-        contents = [
-            self._content(page, region, region_lines, options) for region, region_lines in zip(regions, per_region)
+        readings = [
+            RegionReading(self._content(page, region, region_lines, options))
+            for region, region_lines in zip(regions, per_region)
         ]
-        extra = [(Region("text", union_bbox(group)), block_text(group)) for group in group_stray_lines(stray)]
-        return PageRecognition(contents=contents, extra_regions=extra)
+        found = [FoundRegion(Region("text", union_bbox(group)), block_text(group)) for group in group_stray_lines(stray)]
+        return PageRecognition(regions=readings, found=found)
 
     def _read_lines(self, image: np.ndarray) -> list[TextLine]:
         output = self._ocr(image)

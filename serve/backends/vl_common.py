@@ -23,6 +23,7 @@ from serve.backends.base import (
     EngineUsage,
     PageRecognition,
     RecognitionBackend,
+    RegionReading,
     SpottingResult,
     RecognitionCapabilities,
     RecognitionOptions,
@@ -86,7 +87,8 @@ class PagePlan:
 
     calls: list[EngineCall]
     order: list[int]
-    absorbed: frozenset[int]
+    # Figure region -> the table region that absorbed it.
+    absorbed_by: dict[int, int]
 
 
 def _tasks(regions: Sequence[Region], options: RecognitionOptions) -> list[str | None]:
@@ -110,7 +112,7 @@ def plan_calls(page: np.ndarray, regions: Sequence[Region], options: Recognition
     labels = [r.label for r in regions]
     boxes = [r.bbox for r in regions]
     calls = []
-    absorbed: set[int] = set()
+    absorbed_by: dict[int, int] = {}
     for group in groups:
         task = tasks[group[0]]
         if task is None:
@@ -127,13 +129,13 @@ def plan_calls(page: np.ndarray, regions: Sequence[Region], options: Recognition
         elif task == TABLE and options.prompt_label is None:
             figures = figures_in_table(boxes[group[0]], labels, boxes)
             image = paint_tokens(image, boxes[group[0]], figures, boxes)
-            absorbed.update(figures.absorbed)
+            absorbed_by.update(dict.fromkeys(figures.absorbed, group[0]))
             tokens = figures.tokens
         budget = pixel_budget(
             task, min_pixels=options.min_pixels, max_pixels=options.max_pixels, extra_args=options.vlm_extra_args
         )
         calls.append(EngineCall(tuple(group), task, PROMPTS[task], resize_for_vlm(image, budget), tokens))
-    return PagePlan(calls, [i for group in groups for i in group], frozenset(absorbed))
+    return PagePlan(calls, [i for group in groups for i in group], absorbed_by)
 
 
 class VlRecognitionBackend(RecognitionBackend):
@@ -171,10 +173,11 @@ class VlRecognitionBackend(RecognitionBackend):
                     token: figure_html(image_path_for(regions[i].label, regions[i].bbox), contents[i])
                     for token, i in call.figure_tokens.items()
                 })
-        return PageRecognition(
-            contents=contents, group_leaders=leaders, order=plan.order, absorbed=plan.absorbed, spotting=spotting,
-            usage=usage,
-        )
+        readings = [
+            RegionReading(content, group_leader=None if leader == i else leader, absorbed_by=plan.absorbed_by.get(i))
+            for i, (content, leader) in enumerate(zip(contents, leaders))
+        ]
+        return PageRecognition(regions=readings, order=plan.order, spotting=spotting, usage=usage)
 
     @abstractmethod
     async def answer(self, call: EngineCall, options: RecognitionOptions) -> Answer:

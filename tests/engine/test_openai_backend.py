@@ -42,9 +42,9 @@ def test_regions_are_read_through_the_server_and_pictures_are_not_sent(server_ur
         return pages
 
     pages = asyncio.run(run())
-    assert all(page.contents[0] and page.contents[2] == "" for page in pages)
+    assert all(page.regions[0].content and page.regions[2].content == "" for page in pages)
     # Greedy decoding of the same page gives the same answers, whichever batch they landed in.
-    assert len({tuple(page.contents) for page in pages}) == 1
+    assert len({tuple(r.content for r in page.regions) for page in pages}) == 1
 
 
 def test_request_body_carries_prompt_image_and_sampling_like_the_reference_client():

@@ -55,8 +55,8 @@ def event_loop_for_module() -> Iterator[None]:
 
 def test_every_region_read_in_a_batch_gets_the_answer_it_gets_alone(backend):
     page = _page(0)
-    together = _run(backend.recognize(page, REGIONS, SOLO)).contents
-    alone = [_run(backend.recognize(page, [region], SOLO)).contents[0] for region in REGIONS]
+    together = [r.content for r in _run(backend.recognize(page, REGIONS, SOLO)).regions]
+    alone = [_run(backend.recognize(page, [region], SOLO)).regions[0].content for region in REGIONS]
     assert together == alone
     assert together[0] and together[2] == ""  # pictures are not sent to the engine
 
@@ -97,7 +97,7 @@ def test_cancelling_a_page_aborts_its_engine_requests(backend):
 def test_layout_off_table_prompt_returns_html_or_the_raw_answer(backend):
     result = _run(backend.recognize(_page(1), [Region("table", (0, 0, 600, 800))],
                                     RecognitionOptions(prompt_label="table")))
-    assert isinstance(result.contents[0], str)
+    assert isinstance(result.regions[0].content, str)
 
 
 def test_a_killed_engine_fails_health_and_requests_as_unavailable_and_shuts_down_without_waiting(tmp_path):

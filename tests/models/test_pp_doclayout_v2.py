@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from layout.assemble import reorder_geometrically
+from layout.reading_order import reorder_geometrically
 from layout.labels import PP_DOCLAYOUT_LABELS
 from layout.postprocess import filter_overlaps
 from layout.types import Block

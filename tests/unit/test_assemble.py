@@ -5,13 +5,12 @@ import numpy as np
 from layout.assemble import (
     PageSettings,
     attach_pictures,
-    insert_in_reading_order,
     number_blocks,
     pruned_result,
-    reorder_geometrically,
 )
 from layout.markdown import MarkdownOptions
 from layout.postprocess import LayoutBox
+from layout.reading_order import insert_in_reading_order, reorder_geometrically
 from layout.types import Block
 
 SETTINGS = PageSettings(False, True, False, False, False, False, True, ["header"], True)

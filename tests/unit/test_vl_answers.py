@@ -36,16 +36,16 @@ def test_a_figure_token_in_the_table_answer_becomes_the_figure_with_its_text():
     regions = [Region("table", (100, 100, 700, 500)), Region("image", (120, 120, 300, 300)),
                Region("text", (100, 600, 700, 700))]
     page = _recognize(backend, regions, use_ocr_for_image_block=True)
-    assert page.absorbed == {1}
-    assert page.contents[0] == ('<table><tr><td><img src="imgs/img_in_image_box_120_120_300_300.jpg" alt="Image" />'
-                                "\n\nlogo text\n\n</td><td>price</td></tr></table>")
+    assert [r.absorbed_by for r in page.regions] == [None, 0, None]
+    assert page.regions[0].content == ('<table><tr><td><img src="imgs/img_in_image_box_120_120_300_300.jpg" alt="Image" />'
+                                      "\n\nlogo text\n\n</td><td>price</td></tr></table>")
 
 
 def test_a_spotting_page_reports_where_each_text_is():
     loc = "<|LOC_100|><|LOC_100|><|LOC_500|><|LOC_100|><|LOC_500|><|LOC_200|><|LOC_100|><|LOC_200|>"
     backend = ScriptedVl({"spotting": f"Hello{loc}"})
     page = _recognize(backend, [Region("spotting", (0, 0, 800, 1000))], prompt_label="spotting")
-    assert page.contents == ["Hello"]
+    assert [r.content for r in page.regions] == ["Hello"]
     assert page.spotting == SpottingResult(rec_polys=[[(80, 100), (400, 100), (400, 200), (80, 200)]],
                                            rec_texts=["Hello"])
 

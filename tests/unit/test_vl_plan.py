@@ -74,7 +74,7 @@ def test_a_table_absorbs_the_figures_inside_it_and_its_image_shows_their_tokens(
                Region("seal", (600, 600, 620, 620)), Region("image", (50, 950, 400, 1000))]
     plan = plan_calls(page, regions, RecognitionOptions(min_pixels=1, max_pixels=10_000_000))
     [table_call] = [c for c in plan.calls if c.task == "table"]
-    assert plan.absorbed == {1, 2}  # the 20-px seal too, though it is too small for a token
+    assert plan.absorbed_by == {1: 0, 2: 0}  # the 20-px seal too, though it is too small for a token
     assert table_call.figure_tokens == {"[F2]": 1}
     image = np.asarray(table_call.image)
     figure = image[200:400, 200:400]
@@ -83,4 +83,4 @@ def test_a_table_absorbs_the_figures_inside_it_and_its_image_shows_their_tokens(
 
 def test_without_layout_detection_a_table_page_absorbs_nothing():
     plan = _plan([Region("table", (0, 0, 1600, 2000))], prompt_label="table")
-    assert plan.absorbed == frozenset() and plan.calls[0].figure_tokens == {}
+    assert plan.absorbed_by == {} and plan.calls[0].figure_tokens == {}
