@@ -51,7 +51,8 @@ def build_http_app(
         version="0.1.0",
     )
     install_error_handlers(app, config.admission.retry_after_s)
-    app.post(PARSE_PATH, operation_id="infer", response_model=LayoutParsingResponse,
+    # Unset optional fields are parts of the result that do not apply to this page: upstream leaves them out.
+    app.post(PARSE_PATH, operation_id="infer", response_model=LayoutParsingResponse, response_model_exclude_unset=True,
              responses=ERROR_RESPONSES)(routes.infer)
     app.get(HEALTH_PATH, operation_id="checkHealth", response_model=Envelope)(routes.health)
     app.get(READINESS_PATH, operation_id="checkReadiness", response_model=ReadinessResponse,

@@ -9,7 +9,7 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -24,7 +24,7 @@ from serve.health import STAGES, readiness_problems, stage_replicas
 from serve.http_app import ENDPOINTS, build_http_app
 from serve.metrics import IngressMetrics
 from serve.pipeline import DocumentPipeline, ParseOptions, load_file, unhonored_fields
-from serve.protocol import LayoutParsingRequest, Readiness, ReadinessResponse
+from serve.protocol import LayoutParsingRequest, LayoutParsingResponse, Readiness, ReadinessResponse
 from serve.quotas import Quotas
 from serve.stage_calls import HandleLayoutClient, HandleRecognitionClient
 
@@ -76,7 +76,7 @@ class Ingress:
         """Ray Serve's live update of every replica; `ocrvl serve` sets `draining` on shutdown (serve/cli.py)."""
         self._admission.draining = bool(user_config.get(DRAINING))
 
-    async def infer(self, body: LayoutParsingRequest, request: Request) -> JSONResponse:
+    async def infer(self, body: LayoutParsingRequest, request: Request, response: Response) -> LayoutParsingResponse:
         log_id = body.logId or new_log_id()
         request.state.log_id = log_id
         deadline = request_deadline(request.headers.get(TIMEOUT_HEADER), self._config.deadline)
@@ -93,13 +93,12 @@ class Ingress:
             if not scope.expired():
                 raise
             raise DeadlineExceeded(f"Deadline of {deadline:g} s exceeded; the request was cancelled") from exc
-        self._metrics.parsed(result["layoutParsingResults"])
+        self._metrics.parsed(result.layoutParsingResults)
         unhonored = unhonored_fields(body, self._capabilities)
-        headers = dict(getattr(request.state, PAGE_USAGE, {}))
+        response.headers.update(getattr(request.state, PAGE_USAGE, {}))
         if unhonored:
-            headers[UNHONORED_HEADER] = ",".join(unhonored)
-        content = {"logId": log_id, "errorCode": 0, "errorMsg": "Success", "result": result}
-        return JSONResponse(content=content, headers=headers)
+            response.headers[UNHONORED_HEADER] = ",".join(unhonored)
+        return LayoutParsingResponse(logId=log_id, errorCode=0, errorMsg="Success", result=result)
 
     def _page_quota(self, request: Request) -> Callable[[int], Awaitable[None]] | None:
         client = getattr(request.state, CLIENT_ID, None)

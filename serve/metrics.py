@@ -22,6 +22,7 @@ from ray.serve.metrics import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serve.backends.base import EngineUsage
+from serve.protocol import LayoutParsingResult
 
 # Request and per-page stage latencies span a cached one-line image (tens of ms) to a long PDF on CPU
 # (minutes); the request deadline caps them at 15 minutes.
@@ -108,13 +109,13 @@ class IngressMetrics:
         finally:
             self.stage_duration.observe(time.perf_counter() - started, tags={"stage": stage})
 
-    def parsed(self, pages: list[dict]) -> None:
+    def parsed(self, pages: list[LayoutParsingResult]) -> None:
         if not pages:
             return
         self.pages.inc(len(pages))
         for page in pages:
-            for block in page["prunedResult"]["parsing_res_list"]:
-                self.blocks.inc(tags={"label": block["block_label"]})
+            for block in page.prunedResult.parsing_res_list:
+                self.blocks.inc(tags={"label": block.block_label})
 
 
 def _stage_in_flight() -> LiveGauge:

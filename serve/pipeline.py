@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from layout.assemble import (
-    PageSettings,
     attach_pictures,
     blocks_from_boxes,
     number_blocks,
-    pruned_result,
 )
 from layout.crop import encode_jpeg_base64
 from layout.decode import Document, InputError, data_info, decode_base64, open_document
@@ -32,7 +30,14 @@ from layout.vl_prompts import PROMPTS, pixel_budget
 from serve.backends.base import PageRecognition, RecognitionCapabilities, RecognitionOptions, Region, SpottingResult
 from serve.config import ServiceConfig
 from serve.layout_stage import NO_LAYOUT, LayoutRequest, LayoutResult
-from serve.protocol import LayoutParsingRequest
+from serve.protocol import (
+    LayoutParsingRequest,
+    LayoutParsingResult,
+    LayoutParsingResultSet,
+    Markdown,
+    ModelSettings,
+)
+from serve.results import pruned_result
 from serve.url_fetch import fetch_url, is_url
 
 
@@ -65,7 +70,7 @@ class ParseOptions:
     postprocess: PostprocessOptions
     recognition: RecognitionOptions
     markdown: MarkdownOptions
-    settings: PageSettings
+    settings: ModelSettings
     visualize: bool
     return_markdown_images: bool
 
@@ -104,7 +109,7 @@ class ParseOptions:
             vlm_extra_args=request.vlmExtraArgs,
         )
         classify = bool(request.useDocOrientationClassify)
-        settings = PageSettings(
+        settings = ModelSettings(
             use_doc_preprocessor=classify,
             use_layout_detection=use_layout,
             use_chart_recognition=recognition.use_chart_recognition,
@@ -200,7 +205,7 @@ class DocumentPipeline:
     async def parse(
         self, data: bytes, file_type: int | None, name_hint: str | None, options: ParseOptions,
         admit_pages: Callable[[int], Awaitable[None]] | None = None,
-    ) -> dict:
+    ) -> LayoutParsingResultSet:
         """The `result` object of a successful response. `admit_pages(n)` is awaited once the page count is
         known, before any page work; it may refuse the document by raising (a page quota)."""
         document = await asyncio.to_thread(
@@ -210,16 +215,16 @@ class DocumentPipeline:
             if admit_pages is not None:
                 await admit_pages(document.num_pages)
             pages = await self._parse_pages(document, options)
-            return {"layoutParsingResults": pages, "dataInfo": data_info(document)}
+            return LayoutParsingResultSet.model_validate({"layoutParsingResults": pages, "dataInfo": data_info(document)})
         finally:
             document.close()
 
-    async def _parse_pages(self, document: Document, options: ParseOptions) -> list[dict]:
+    async def _parse_pages(self, document: Document, options: ParseOptions) -> list[LayoutParsingResult]:
         # Pages run concurrently up to a bound: while page n is in recognition, page n+1 is in layout and
         # page n+2 is rendering, yet a 300-page PDF never holds more than the bound in memory.
         slots = asyncio.Semaphore(self._config.pipeline.pages_in_flight_per_request)
 
-        async def one_page(index: int) -> dict:
+        async def one_page(index: int) -> LayoutParsingResult:
             async with slots:
                 page = await asyncio.to_thread(document.page, index)
                 return await self.parse_page(page, options)
@@ -231,7 +236,7 @@ class DocumentPipeline:
             for task in tasks:
                 task.cancel()
 
-    async def parse_page(self, page: np.ndarray, options: ParseOptions) -> dict:
+    async def parse_page(self, page: np.ndarray, options: ParseOptions) -> LayoutParsingResult:
         if options.use_layout_detection or options.classify_orientation:
             layout = await self._layout.detect(
                 page,
@@ -261,28 +266,25 @@ class DocumentPipeline:
 
     def _page_result(
         self, original: np.ndarray, page: np.ndarray, parsed: PageBlocks, layout: LayoutResult, options: ParseOptions
-    ) -> dict:
+    ) -> LayoutParsingResult:
         width = page.shape[1]
         max_side = self._config.output.max_output_image_side
         images = attach_pictures(page, parsed.blocks + parsed.absorbed, options.markdown, max_side)
         boxes = layout.boxes if options.use_layout_detection else None
         pruned = pruned_result(
-            (width, page.shape[0]), options.settings, parsed.blocks, boxes, layout.angle, options.markdown
+            (width, page.shape[0]), options.settings, parsed.blocks, boxes, layout.angle, options.markdown,
+            parsed.spotting,
         )
-        if parsed.spotting is not None:
-            pruned["spotting_res"] = asdict(parsed.spotting)
-        result: dict[str, Any] = {
-            "prunedResult": pruned,
-            "markdown": {"text": render_page(parsed.blocks, width, options.markdown)},
-        }
+        markdown = Markdown(text=render_page(parsed.blocks, width, options.markdown))
         if options.return_markdown_images:
-            result["markdown"]["images"] = images
+            markdown.images = images
+        result = LayoutParsingResult(prunedResult=pruned, markdown=markdown)
         if options.visualize:
             output_images = {}
             if boxes is not None:
                 output_images["layout_det_res"] = encode_jpeg_base64(draw_layout(page, boxes), max_side=max_side)
             if options.settings.use_doc_preprocessor:
                 output_images["preprocessed_img"] = encode_jpeg_base64(page, max_side=max_side)
-            result["outputImages"] = output_images
-            result["inputImage"] = encode_jpeg_base64(original, max_side=max_side)
+            result.outputImages = output_images
+            result.inputImage = encode_jpeg_base64(original, max_side=max_side)
         return result

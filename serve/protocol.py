@@ -81,13 +81,88 @@ class LayoutParsingRequest(BaseModel):
         return self
 
 
+# The success response (spec §3.3-3.4). Fields whose default is None and that upstream leaves out when they do
+# not apply (`layout_det_res` with layout off, `block_polygon_points` without outlines, `outputImages` without
+# visualisation, ...) are left unset, and responses are written without unset fields: the JSON has exactly
+# upstream's keys, in upstream's order. Fields that upstream sends as null (`page_count`, `block_order`) are set.
+# Numbers keep their type (`int | float`): a coordinate that is an int on the wire stays one.
+Number = int | float
+Point = tuple[Number, Number]
+
+
+class ModelSettings(BaseModel):
+    """What actually ran for this page."""
+
+    use_doc_preprocessor: bool
+    use_layout_detection: bool
+    use_chart_recognition: bool
+    use_seal_recognition: bool
+    use_ocr_for_image_block: bool
+    format_block_content: bool
+    merge_layout_blocks: bool
+    markdown_ignore_labels: list[str]
+    return_layout_polygon_points: bool
+
+
+class ParsingBlock(BaseModel):
+    block_label: str
+    block_content: str
+    block_bbox: list[Number]
+    block_id: int
+    block_order: int | None
+    group_id: int
+    block_polygon_points: list[Point] | None = None
+
+
+class LayoutDetBox(BaseModel):
+    cls_id: int
+    label: str
+    score: float
+    coordinate: list[Number]
+    order: int | None
+    polygon_points: list[Point] | None = None
+
+
+class LayoutDetResult(BaseModel):
+    boxes: list[LayoutDetBox]
+
+
+class DocPreprocessorSettings(BaseModel):
+    use_doc_orientation_classify: bool
+    use_doc_unwarping: bool
+
+
+class DocPreprocessorResult(BaseModel):
+    model_settings: DocPreprocessorSettings
+    # The page's clockwise rotation; -1 when orientation was not classified.
+    angle: int
+
+
+class SpottingRes(BaseModel):
+    rec_polys: list[list[Point]]
+    rec_texts: list[str]
+
+
+class PrunedResult(BaseModel):
+    page_count: int | None
+    width: int
+    height: int
+    model_settings: ModelSettings
+    parsing_res_list: list[ParsingBlock]
+    layout_det_res: LayoutDetResult | None = None
+    doc_preprocessor_res: DocPreprocessorResult | None = None
+    spotting_res: SpottingRes | None = None
+
+
 class Markdown(BaseModel):
     text: str
     images: dict[str, str] | None = None
 
 
 class LayoutParsingResult(BaseModel):
-    prunedResult: dict[str, Any]
+    """One page's result: complete on its own."""
+
+    prunedResult: PrunedResult
     markdown: Markdown
     outputImages: dict[str, str] | None = None
     inputImage: str | None = None

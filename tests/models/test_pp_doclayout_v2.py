@@ -83,7 +83,7 @@ def test_parsing_res_list_follows_the_model_order_not_geometry(layout_config, en
     pipeline = DocumentPipeline(config, DirectLayout(engine), recognition)
     options = ParseOptions.from_request(LayoutParsingRequest(file="x", visualize=False), config,
                                         recognition.capabilities)
-    result = asyncio.run(pipeline.parse_page(page, options))
+    result = asyncio.run(pipeline.parse_page(page, options)).model_dump(exclude_unset=True)
 
     layout = engine.run([page], [LayoutRequest(classify_orientation=False, postprocess=options.postprocess)])[0]
     expected = [(b.label, list(b.coordinate)) for b in filter_overlaps(layout.boxes)]

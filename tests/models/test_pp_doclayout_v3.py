@@ -63,7 +63,7 @@ def test_parsing_res_list_reports_the_outlines_of_its_blocks(layout_config, engi
     pipeline = DocumentPipeline(config, DirectLayout(engine), recognition)
     request = LayoutParsingRequest(file="x", visualize=False, layoutShapeMode="poly")
     result = asyncio.run(pipeline.parse_page(page, ParseOptions.from_request(request, config, recognition.capabilities)))
-    pruned = result["prunedResult"]
+    pruned = result.model_dump(exclude_unset=True)["prunedResult"]
     outlines = {tuple(b["coordinate"]): b["polygon_points"] for b in pruned["layout_det_res"]["boxes"]
                 if "polygon_points" in b}
     assert outlines and pruned["model_settings"]["return_layout_polygon_points"] is True

@@ -3,17 +3,14 @@ from __future__ import annotations
 import numpy as np
 
 from layout.assemble import (
-    PageSettings,
     attach_pictures,
     number_blocks,
-    pruned_result,
 )
 from layout.markdown import MarkdownOptions
 from layout.postprocess import LayoutBox
 from layout.reading_order import insert_in_reading_order, reorder_geometrically
 from layout.types import Block
 
-SETTINGS = PageSettings(False, True, False, False, False, False, True, ["header"], True)
 
 
 def test_block_order_skips_figure_like_and_ignored_labels():
@@ -39,19 +36,6 @@ def test_a_recognised_seal_keeps_its_crop_unless_it_is_the_whole_page_read_witho
     assert set(attach_pictures(page, [seal], MarkdownOptions(), max_side=2000)) == {"imgs/img_in_seal_box_0_0_50_50.jpg"}
     whole_page = Block("seal", (0, 0, 100, 100), content="ACME Ltd")
     assert attach_pictures(page, [whole_page], MarkdownOptions(layout_detection=False), max_side=2000) == {}
-
-
-def test_pruned_result_has_the_contract_keys_and_keeps_nulls():
-    blocks = [Block("header", (0, 0, 10, 10), "h"), Block("text", (0, 20, 10, 30), "t")]
-    number_blocks(blocks, ["header"])
-    boxes = [LayoutBox(12, "header", 0.9, (0, 0, 10, 10), None), LayoutBox(22, "text", 0.8, (0, 20, 10, 30), 1)]
-    result = pruned_result((100, 200), SETTINGS, blocks, boxes, None, MarkdownOptions())
-    assert list(result) == ["page_count", "width", "height", "model_settings", "parsing_res_list", "layout_det_res"]
-    assert result["parsing_res_list"][0] == {
-        "block_label": "header", "block_content": "h", "block_bbox": [0, 0, 10, 10], "block_id": 0,
-        "block_order": None, "group_id": 0,
-    }
-    assert result["layout_det_res"]["boxes"][1]["order"] == 1
 
 
 def test_geometric_reorder_reads_columns_left_then_right():

@@ -75,7 +75,7 @@ def _parse_page(backend, boxes, **request):
     pipeline = DocumentPipeline(config, FixedLayout(boxes), backend)
     options = ParseOptions.from_request(LayoutParsingRequest(file="x", visualize=False, **request), config,
                                         backend.capabilities)
-    return asyncio.run(pipeline.parse_page(PAGE, options))
+    return asyncio.run(pipeline.parse_page(PAGE, options)).model_dump(exclude_unset=True)
 
 
 def test_an_absorbed_figure_leaves_the_block_list_but_keeps_its_picture():
