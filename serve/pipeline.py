@@ -13,17 +13,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from layout.assemble import (
-    attach_pictures,
-    blocks_from_boxes,
-    number_blocks,
-)
+from layout.assemble import attach_pictures, blocks_from_boxes, number_blocks
 from layout.crop import encode_jpeg_base64
 from layout.decode import Document, InputError, data_info, decode_base64, open_document
 from layout.labels import DEFAULT_MARKDOWN_IGNORE_LABELS, resolve_per_class
 from layout.markdown import MarkdownOptions, render_page
-from layout.reading_order import insert_in_reading_order
 from layout.postprocess import PostprocessOptions
+from layout.reading_order import insert_in_reading_order
 from layout.types import Block
 from layout.visualize import draw_layout
 from layout.vl_prompts import PROMPTS, pixel_budget
