@@ -94,13 +94,14 @@ async def _on_deadline_exceeded(request: Request, exc: DeadlineExceeded) -> JSON
     return error_response(504, str(exc), getattr(request.state, "log_id", None))
 
 
-def _retry_later(retry_after_s: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
-    """Answers an exception with a 503 that tells the client when to come back: the service is degraded or full
-    for now, not broken. A stage's full queue (Ray's BackPressureError) means over capacity."""
+def _retry_later(
+    retry_after_s: int, message: str | None = None
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """A handler answering with a 503 that tells the client when to come back: the service is degraded or full
+    for now, not broken. The message is `message`, or the exception's own."""
 
     async def handler(request: Request, exc: Exception) -> JSONResponse:
-        message = "Service over capacity; retry later" if isinstance(exc, BackPressureError) else str(exc)
-        return error_response(503, message, getattr(request.state, "log_id", None),
+        return error_response(503, message or str(exc), getattr(request.state, "log_id", None),
                               headers={"Retry-After": str(retry_after_s)})
 
     return handler
@@ -122,8 +123,10 @@ def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(InputError, _on_input_error)
     app.add_exception_handler(DeadlineExceeded, _on_deadline_exceeded)
-    retry_later = _retry_later(retry_after_s)
-    for unavailable in (BackPressureError, StageUnavailable, QuotaUnavailable):
-        app.add_exception_handler(unavailable, retry_later)
+    # A stage's bounded queue is full: the service is over capacity right now, not broken.
+    app.add_exception_handler(BackPressureError, _retry_later(retry_after_s, "Service over capacity; retry later"))
+    temporarily_unavailable = _retry_later(retry_after_s)
+    app.add_exception_handler(StageUnavailable, temporarily_unavailable)
+    app.add_exception_handler(QuotaUnavailable, temporarily_unavailable)
     app.add_exception_handler(QuotaExceeded, _on_quota_exceeded)
     app.add_exception_handler(Exception, _on_unexpected_error)

@@ -21,14 +21,16 @@ STAGES = ("LayoutStage", "RecognitionStage")
 ReplicaCounts = dict[str, int]
 
 
-def stage_replicas(deployments: Mapping[str, DeploymentStatusOverview], names: Sequence[str]) -> dict[str, ReplicaCounts]:
+def stage_replicas(
+    deployments: Mapping[str, DeploymentStatusOverview], names: Sequence[str]
+) -> dict[str, ReplicaCounts]:
     """Each of `names` with its replicas counted by state; a stage that is not deployed has none."""
-    # The controller's states come as plain strings or as enum members, depending on the path.
-    return {
-        name: dict(sorted((ReplicaState(state).value, count) for state, count in deployments[name].replica_states.items()))
-        if name in deployments else {}
-        for name in names
-    }
+    stages: dict[str, ReplicaCounts] = {}
+    for name in names:
+        states = deployments[name].replica_states if name in deployments else {}
+        # The controller's states come as plain strings or as enum members, depending on the path.
+        stages[name] = dict(sorted((ReplicaState(state).value, count) for state, count in states.items()))
+    return stages
 
 
 def readiness_problems(stages: Mapping[str, ReplicaCounts]) -> list[str]:

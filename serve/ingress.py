@@ -124,5 +124,6 @@ class Ingress:
         stages = stage_replicas(application.deployments if application else {}, STAGES)
         problems = readiness_problems(stages)
         code, message = (503, "Not ready: " + "; ".join(problems)) if problems else (0, "Ready")
-        answer = ReadinessResponse(logId=new_log_id(), errorCode=code, errorMsg=message, result=Readiness(stages=stages))
+        answer = ReadinessResponse(logId=new_log_id(), errorCode=code, errorMsg=message,
+                                   result=Readiness(stages=stages))
         return JSONResponse(answer.model_dump(), status_code=code or 200)

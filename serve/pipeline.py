@@ -211,7 +211,9 @@ class DocumentPipeline:
             if admit_pages is not None:
                 await admit_pages(document.num_pages)
             pages = await self._parse_pages(document, options)
-            return LayoutParsingResultSet.model_validate({"layoutParsingResults": pages, "dataInfo": data_info(document)})
+            return LayoutParsingResultSet.model_validate(
+                {"layoutParsingResults": pages, "dataInfo": data_info(document)}
+            )
         finally:
             document.close()
 

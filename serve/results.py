@@ -57,7 +57,9 @@ def pruned_result(
     return result
 
 
-def _block(block: Block, blocks: Sequence[Block], page_width: int, formatted: bool, markdown: MarkdownOptions) -> ParsingBlock:
+def _block(
+    block: Block, blocks: Sequence[Block], page_width: int, formatted: bool, markdown: MarkdownOptions
+) -> ParsingBlock:
     content = block.content
     if formatted:
         following = blocks[block.block_id + 1] if block.block_id + 1 < len(blocks) else None

@@ -55,7 +55,7 @@ class StageCaller:
                 # Raised in the replica, it arrives wrapped in Ray's RayTaskError, whose text is the remote
                 # traceback: the client is told the backend's own message.
                 reason = getattr(exc, "cause", None) or exc
-                raise StageUnavailable(f"The {self._stage} stage is unavailable: {reason}") from exc
+                raise StageUnavailable(f"The {self._stage} stage is unavailable: {reason}; retry later") from exc
             except RayActorError as exc:
                 if attempt >= self._retries:
                     raise StageUnavailable(f"A {self._stage} replica failed; retry later") from exc

@@ -150,7 +150,8 @@ class VlRecognitionBackend(RecognitionBackend):
         plan = await asyncio.to_thread(plan_calls, page, regions, options)
         answers = await asyncio.gather(*(self.answer(call, options) for call in plan.calls))
         contents = [""] * len(regions)
-        leaders = list(range(len(regions)))
+        # Member region -> the first region of its merged group.
+        leaders: dict[int, int] = {}
         spotting = None
         usage = EngineUsage(
             calls_by_task=dict(Counter(call.task for call in plan.calls)),
@@ -174,8 +175,8 @@ class VlRecognitionBackend(RecognitionBackend):
                     for token, i in call.figure_tokens.items()
                 })
         readings = [
-            RegionReading(content, group_leader=None if leader == i else leader, absorbed_by=plan.absorbed_by.get(i))
-            for i, (content, leader) in enumerate(zip(contents, leaders))
+            RegionReading(content, group_leader=leaders.get(i), absorbed_by=plan.absorbed_by.get(i))
+            for i, content in enumerate(contents)
         ]
         return PageRecognition(regions=readings, order=plan.order, spotting=spotting, usage=usage)
 

@@ -28,7 +28,7 @@ DEFAULT_PROMPT_TEMPLATE = "<|begin_of_sentence|>User: <|IMAGE_START|><|IMAGE_PLA
 PROCESSOR_MIN_PIXELS = PATCH_FACTOR * PATCH_FACTOR
 PROCESSOR_MAX_PIXELS = 2_822_400
 SHUTDOWN_TIMEOUT_S = 20.0
-ENGINE_DIED = "the recognition engine died; retry later"
+ENGINE_DIED = "the recognition engine died"
 
 
 class VllmPaddleOcrVlOptions(BaseModel):

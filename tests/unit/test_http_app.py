@@ -43,7 +43,8 @@ def _post(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.Response
     return asyncio.run(call())
 
 
-@pytest.mark.parametrize("source", [{"keys_env": "OCRVL_TEST_UNSET_KEYS"}, {"keys_env": None, "keys_file": "/nonexistent/keys"}])
+@pytest.mark.parametrize("source", [{"keys_env": "OCRVL_TEST_UNSET_KEYS"},
+                                    {"keys_env": None, "keys_file": "/nonexistent/keys"}])
 def test_auth_on_with_a_broken_key_source_refuses_to_build_the_app(monkeypatch, source):
     monkeypatch.delenv("OCRVL_TEST_UNSET_KEYS", raising=False)
     with pytest.raises(KeyConfigError):

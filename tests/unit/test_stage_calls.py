@@ -104,4 +104,4 @@ def test_a_backend_down_in_the_replica_is_reported_by_its_own_message_not_rays_t
                           BackendUnavailable("the engine died")).as_instanceof_cause()
     with pytest.raises(StageUnavailable) as raised:
         asyncio.run(StageCaller("recognition", 3, _Tally())(_calls(remote)))
-    assert str(raised.value) == "The recognition stage is unavailable: the engine died"
+    assert str(raised.value) == "The recognition stage is unavailable: the engine died; retry later"
