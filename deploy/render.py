@@ -4,9 +4,9 @@
     .venv/bin/python -m deploy.render --check   # exit 1 if the checked-in files differ from a fresh render (CI)
 
 A target is an app config (configs/*.yaml, the Ray Serve config format the service runs locally) plus a small
-typed values file: image, model volume, Ray pod groups and their resources, and overrides of the application's
-`args` and deployments. This stands in for kustomize overlays because a RayService carries the Serve config as a
-YAML *string* (`serveConfigV2`), which kustomize cannot patch field by field.
+typed values file: image, model volume, Ray pod groups and their resources, result bucket, and overrides of the
+application's `args` and deployments. This stands in for kustomize overlays because a RayService carries the Serve
+config as a YAML *string* (`serveConfigV2`), which kustomize cannot patch field by field.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ APP_NAME = "ocrvl"
 # Added to the proxies' request timeout before KubeRay deletes an old cluster after an upgrade.
 DRAIN_MARGIN_S = 60
 DEPLOYMENT_NAMES = ("Ingress", "LayoutStage", "RecognitionStage")
+# How long a result and its URL live unless the values say otherwise: the service's own default, long enough for a
+# client to fetch what a response points at, and within the one-day bucket lifecycle rule (deploy/README.md).
+RESULT_TTL_S = 3600
 
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 
@@ -98,6 +101,20 @@ class AuthValues(_Strict):
         return f"{self.mount_path}/{self.secret_key}"
 
 
+class ResultStoreValues(_Strict):
+    """The S3-compatible bucket (AWS S3, MinIO, Ceph RGW, GCS interop) that keeps the images and exports responses
+    point at; clients download them from the store through presigned URLs. Credentials come from boto3's chain: the
+    operator's Secret (never rendered here) as env in every Ray pod, since an ingress replica may land on any of
+    them, or a pod role (IRSA, workload identity), for which the Secret is optional and can be left uncreated."""
+
+    # The application's `storage.s3` section as it is (serve.config.S3StoreConfig: bucket, prefix, endpoint_url,
+    # region, addressing_style, presign_endpoint_url), checked with the rest of the app's args by `serve_config`.
+    s3: dict[str, Any]
+    ttl_s: PositiveInt = RESULT_TTL_S
+    # Holds AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+    secret_name: str = "ocrvl-s3-credentials"
+
+
 class IngressValues(_Strict):
     host: str
     class_name: str = "nginx"
@@ -121,6 +138,8 @@ class Values(_Strict):
     worker_groups: list[WorkerGroup] = Field(min_length=1)
     models: ModelVolume | None = None
     auth: AuthValues = AuthValues()
+    # Required: S3 bucket names are global, so no default could name a bucket that is the operator's.
+    results: ResultStoreValues
     ingress: IngressValues
     monitoring: MonitoringValues = MonitoringValues()
     # Deep-merged into the application's `args` (model paths, batch sizes, ...).
@@ -159,6 +178,24 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+def cluster_args(values: Values) -> dict[str, Any]:
+    """What the cluster fixes in the application's `args`, whatever the app config says: auth from the mounted key
+    file, and images and exports delivered as URLs into the S3 store, since a local directory is not shared by the
+    ingress replicas of different pods."""
+    return {
+        "auth": {"enabled": True, "keys_env": None, "keys_file": values.auth.keys_file},
+        "output": {"images": "url"},
+        "storage": {
+            "backend": "s3",
+            "ttl_s": values.results.ttl_s,
+            # Requests reach the pods as plain HTTP, so their own base URL is not the one clients use. Presigned S3
+            # URLs point at the store and ignore it; it is here for any ingress-served URL.
+            "public_base_url": f"https://{values.ingress.host}",
+            "s3": values.results.s3,
+        },
+    }
+
+
 def serve_config(values: Values) -> dict[str, Any]:
     """The app config as it runs in the cluster: HTTP on every node's proxy at 0.0.0.0:8000, the values' overrides
     applied, then validated as Ray validates it and as the application validates its `args`."""
@@ -171,8 +208,8 @@ def serve_config(values: Values) -> dict[str, Any]:
     config["proxy_location"] = "EveryNode"
     config["http_options"] = {**config.get("http_options", {}), "host": "0.0.0.0", "port": SERVE_PORT}
     (application,) = config["applications"]  # every app config holds the one `ocrvl` application
-    keys = {"auth": {"enabled": True, "keys_env": None, "keys_file": values.auth.keys_file}}
-    application["args"] = deep_merge(deep_merge(application.get("args", {}), keys), values.app_overrides)
+    args = deep_merge(application.get("args", {}), cluster_args(values))
+    application["args"] = deep_merge(args, values.app_overrides)
     application["deployments"] = [
         deep_merge(deployment, values.deployment_overrides.get(deployment["name"], {}))
         for deployment in application["deployments"]
@@ -221,6 +258,8 @@ def pod_template(
                 "imagePullPolicy": values.image_pull_policy,
                 "ports": [{"name": name, "containerPort": port} for name, port in ports.items()],
                 "resources": container_resources(group.resources),
+                # Optional, so pods still start where a pod role (IRSA, workload identity) stands in for the keys.
+                "envFrom": [{"secretRef": {"name": values.results.secret_name, "optional": True}}],
                 "volumeMounts": mounts,
             }
         ],

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from layout.crop import crop, encode_jpeg_base64, image_path_for
+from layout.crop import crop, encode_jpeg, image_path_for
 from layout.labels import SKIP_ORDER_LABELS
 from layout.markdown import MarkdownOptions, is_picture
 from layout.postprocess import LayoutBox
@@ -36,15 +36,15 @@ def number_blocks(blocks: Sequence[Block], ignore_labels: Iterable[str]) -> None
 
 def attach_pictures(
     page: np.ndarray, blocks: Sequence[Block], markdown: MarkdownOptions, max_side: int
-) -> dict[str, str]:
-    """Crops every picture block into `markdown.images` (Base64 JPEG by `imgs/…` path) and points the block at it.
+) -> dict[str, bytes]:
+    """Crops every picture block into `markdown.images` (JPEG by `imgs/…` path) and points the block at it.
 
     Pass the figures tables absorbed too: their crops belong in `markdown.images` (the table HTML shows them).
     """
-    images: dict[str, str] = {}
+    images: dict[str, bytes] = {}
     for block in blocks:
         if is_picture(block, markdown):
             block.image_path = image_path_for(block.label, block.bbox)
             picture = crop(page, block.bbox, block.polygon)
-            images[block.image_path] = encode_jpeg_base64(picture, max_side=max_side)
+            images[block.image_path] = encode_jpeg(picture, max_side=max_side)
     return images

@@ -1,11 +1,10 @@
-"""Page-image helpers: block crops, their Markdown image paths, JPEG/Base64 encoding and page rotation.
+"""Page-image helpers: block crops, their Markdown image paths, JPEG encoding and page rotation.
 
 Images are NumPy arrays in OpenCV layout (H×W or H×W×C, BGR, uint8) — the form pages are decoded into (spec §4).
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 
 import cv2
@@ -65,10 +64,8 @@ def image_path_for(label: str, bbox: Sequence[float]) -> str:
     return IMAGE_PATH_TEMPLATE.format(label=label, x1=x1, y1=y1, x2=x2, y2=y2)
 
 
-def encode_jpeg_base64(
-    image: np.ndarray, max_side: int = DEFAULT_MAX_SIDE, quality: int = DEFAULT_JPEG_QUALITY
-) -> str:
-    """Encode a BGR (or grayscale) uint8 image as standard Base64 JPEG, downscaled to fit max_side × max_side.
+def encode_jpeg(image: np.ndarray, max_side: int = DEFAULT_MAX_SIDE, quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
+    """Encode a BGR (or grayscale) uint8 image as JPEG, downscaled to fit max_side × max_side.
 
     The aspect ratio is kept; images already within the square are encoded at their own size (never upscaled).
     """
@@ -90,7 +87,7 @@ def encode_jpeg_base64(
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding failed")
-    return base64.b64encode(encoded.tobytes()).decode("ascii")
+    return encoded.tobytes()
 
 
 _ROTATIONS: dict[int, int] = {

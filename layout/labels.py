@@ -96,6 +96,18 @@ INLINE_FORMULA_LABEL = "inline_formula"
 # `formula_number` contains "formula" but is a plain "(3)" beside an equation, so it is read as text.
 FORMULA_NUMBER_LABEL = "formula_number"
 
+# Headings in Markdown (spec §5.8); cross-page restructuring re-levels the paragraph titles among them.
+TITLE_LABELS: frozenset[str] = frozenset({DOC_TITLE_LABEL, PARAGRAPH_TITLE_LABEL})
+# Cross-page table merge (spec §5.10): only these may follow a table on its page for the next page's first table
+# to continue it, and only these may precede that continuation (plus CONTINUATION_MARK_LABELS whose text says
+# "continued").
+TABLE_CONTINUATION_FOLLOWERS: frozenset[str] = frozenset(
+    {"footer", "vision_footnote", "number", "footnote", "footer_image", SEAL_LABEL}
+)
+TABLE_CONTINUATION_PRECEDERS: frozenset[str] = frozenset({"header", "header_image", "number", SEAL_LABEL})
+CONTINUATION_MARK_LABELS: frozenset[str] = frozenset(
+    {TEXT_LABEL, "figure_title", DOC_TITLE_LABEL, PARAGRAPH_TITLE_LABEL}
+)
 # Blocks kept as image crops (never sent to text recognition unless a request flag says so).
 IMAGE_LABELS: frozenset[str] = frozenset({"image", "header_image", "footer_image"})
 FORMULA_LABELS: frozenset[str] = frozenset({"display_formula", "inline_formula", "formula"})
@@ -114,6 +126,8 @@ CAPTION_LABELS: frozenset[str] = frozenset({"figure_title", "table_title", "char
 FIGURE_LABELS: frozenset[str] = frozenset({IMAGE_LABEL, "figure", SEAL_LABEL})
 # Labels allowed as `promptLabel` when layout detection is off (spec §2).
 PROMPT_LABELS: tuple[str, ...] = ("ocr", "formula", "table", "chart", "seal", "spotting")
+# The task a page read without layout detection gets when the request names none (spec §5.9).
+DEFAULT_PROMPT_LABEL = "ocr"
 
 
 def resolve_per_class(mapping: Mapping[str, T] | Mapping[int, T]) -> dict[int, T]:

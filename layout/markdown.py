@@ -1,4 +1,5 @@
-"""Per-page Markdown assembly (spec §5.8) and the `formatBlockContent` rendering (spec §2).
+"""Per-page Markdown assembly (spec §5.8), a concatenated document's Markdown (spec §3.5) and the
+`formatBlockContent` rendering (spec §2).
 
 Every function is pure: blocks come in already recognised and in reading order, Markdown text goes out.
 Image-like blocks refer to their crop by `Block.image_path`, the key the caller uses in `markdown.images`.
@@ -27,7 +28,9 @@ from layout.labels import (
     PARAGRAPH_TITLE_LABEL,
     SEAL_LABEL,
     TABLE_LABEL,
+    TITLE_LABELS,
 )
+from layout.restructure import Page
 from layout.types import Block
 
 BLOCK_SEPARATOR = "\n\n"
@@ -36,6 +39,8 @@ PARAGRAPH_BREAK = "\n\n"
 HARD_LINE_BREAK = "  \n"
 # A Markdown heading has at most six `#`.
 MAX_HEADING_MARKS = 6
+# The document title is the single `#` heading; paragraph titles start one level below it.
+DOC_TITLE_LEVEL = 0
 PERCENT = 100
 
 # Blocks that become a picture when recognition left them without content (chart recognition off, or the VLM
@@ -122,6 +127,14 @@ def render_page(blocks: Sequence[Block], page_width: int, options: MarkdownOptio
     return BLOCK_SEPARATOR.join(parts)
 
 
+def render_document(pages: Sequence[Page], options: MarkdownOptions) -> str:
+    """Markdown of several pages read as one document (`concatenatePages`): the pages' Markdown in order,
+    joined like blocks are. As in PaddleX, a paragraph cut by a page break stays two paragraphs; each block's
+    picture is sized against its own page."""
+    rendered = (render_page(page.blocks, page.width, options) for page in pages)
+    return BLOCK_SEPARATOR.join(text for text in rendered if text)
+
+
 def format_block_content(
     block: Block, page_width: int, options: MarkdownOptions, next_block: Block | None = None
 ) -> str:
@@ -151,10 +164,8 @@ def render_block(
         return _render_picture(block, page_width, options)
     if label == FORMULA_NUMBER_LABEL or not content.strip():
         return ""
-    if label == DOC_TITLE_LABEL:
-        return f"# {_single_line(content)}"
-    if label == PARAGRAPH_TITLE_LABEL:
-        return _render_paragraph_title(block)
+    if label in TITLE_LABELS:
+        return _heading(*title_heading(block))
     if label == ABSTRACT_LABEL:
         return _render_abstract(content)
     if label in PARAGRAPH_LABELS:
@@ -208,15 +219,24 @@ def _single_line(text: str) -> str:
     return _LINE_BREAKS.sub(" ", text)
 
 
-def _heading(level: int, text: str) -> str:
+def title_heading(block: Block) -> tuple[str, int]:
+    """A title block's text as Markdown shows it, and its level: the heading is `#` × (level + 1).
+
+    `doc_title` is level 0. A `paragraph_title` takes `block.title_level` when cross-page restructuring set
+    one, else the level its numbering implies. Exporters of other formats use this so their levels agree
+    with the Markdown.
+    """
+    if block.label == DOC_TITLE_LABEL:
+        return _single_line(block.content), DOC_TITLE_LEVEL
+    if block.label != PARAGRAPH_TITLE_LABEL:
+        raise ValueError(f"{block.label!r} is not a title label")
+    text, level = _normalise_title_numbering(_single_line(block.content))
+    return text, level if block.title_level is None else block.title_level
+
+
+def _heading(text: str, level: int) -> str:
     """`#` × (level + 1) heading; deeper levels are clamped to Markdown's six."""
     return "#" * min(level + 1, MAX_HEADING_MARKS) + " " + text
-
-
-def _render_paragraph_title(block: Block) -> str:
-    """The level comes from the title's numbering."""
-    text, level = _normalise_title_numbering(_single_line(block.content))
-    return _heading(level, text)
 
 
 def _normalise_title_numbering(title: str) -> tuple[str, int]:

@@ -8,15 +8,12 @@ Every step keeps the relative order of the boxes it lets through; only the model
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from itertools import combinations
-from types import MappingProxyType
 
 from layout.geometry import box_area, containment, intersection_area, iou, overlap_of_smaller
 from layout.labels import (
     CHART_LABEL,
-    DEFAULT_MERGE_MODES,
-    DEFAULT_THRESHOLDS,
     FORMULA_LABELS,
     IMAGE_LABEL,
     INLINE_FORMULA_LABEL,
@@ -43,31 +40,40 @@ DROPPED_BLOCK_LABEL = REFERENCE_LABEL
 Coordinate = tuple[int, int, int, int]
 
 
+# Fixed constants of spec §5.3 / §5.4 (upstream's; no request or config sets them).
+# NMS: boxes of one class overlapping by more than this IoU are duplicates; across classes only near-identical
+# boxes are (a caption on a figure, a formula in a paragraph are distinct content).
+NMS_SAME_CLASS_IOU = 0.6
+NMS_CROSS_CLASS_IOU = 0.98
+# Share of the inner box's area that must lie inside the outer one for a merge mode to treat it as contained
+# (spec leaves it open; detector boxes jitter by a few pixels, so exact containment would rarely trigger).
+CONTAINMENT_RATIO = 0.9
+# Overlap filter (§5.4 step 1): thinner boxes are noise; of two boxes overlapping by more than this share of the
+# smaller, the smaller goes; an inline formula overlapping another box by more than this is read as part of it.
+MIN_BLOCK_SIDE = 6
+OVERLAP_DROP_RATIO = 0.7
+INLINE_FORMULA_OVERLAP = 0.5
+
+
 @dataclass(frozen=True)
 class PostprocessOptions:
-    """The request-tunable knobs (spec §2) plus the fixed constants of spec §5.3 / §5.4.
+    """The request-tunable knobs of spec §2 and the configured large-image rule, resolved for one request.
 
-    Defaults are the shipped PaddleOCR-VL configuration, so `PostprocessOptions()` is what a request with every
-    layout field null gets. Per-class mappings are keyed by int class id (see `labels.resolve_per_class`); a class
-    they leave out falls back to threshold 0.5, unclip (1, 1) and mode "union", as upstream does.
+    No field has a default here: the server's defaults live in its configuration (`serve.config.LayoutDefaults`),
+    and a request's fields override them. Per-class mappings are keyed by int class id (see
+    `labels.resolve_per_class`); a class they leave out falls back to threshold 0.5, unclip (1, 1) and mode
+    "union", as upstream does.
     """
 
-    threshold: float | Mapping[int, float] = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_THRESHOLDS)))
-    nms: bool = True
-    unclip_ratio: float | tuple[float, float] | Mapping[int, float | tuple[float, float]] = FALLBACK_UNCLIP_RATIO
-    merge_mode: str | Mapping[int, str] = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_MERGE_MODES)))
-    nms_same_class_iou: float = 0.6
-    nms_cross_class_iou: float = 0.98
-    large_image_ratio_landscape: float = 0.82
-    large_image_ratio_portrait: float = 0.93
-    # Share of the inner box's area that must lie inside the outer one for a merge mode to treat it as contained
-    # (spec leaves it open; detector boxes jitter by a few pixels, so exact containment would rarely trigger).
-    containment_ratio: float = 0.9
-    min_block_side: int = 6
-    overlap_drop_ratio: float = 0.7
-    inline_formula_overlap: float = 0.5
+    threshold: float | Mapping[int, float]
+    nms: bool
+    unclip_ratio: float | tuple[float, float] | Mapping[int, float | tuple[float, float]]
+    merge_mode: str | Mapping[int, str]
+    # An `image` box covering more of the page than this is a scan mislabelled as a picture (spec §5.3).
+    large_image_ratio_landscape: float
+    large_image_ratio_portrait: float
     # `layoutShapeMode`: how outlines of a model with masks are reported (spec §2).
-    shape_mode: str = "auto"
+    shape_mode: str
 
     def __post_init__(self) -> None:
         if self.shape_mode not in SHAPE_MODES:
@@ -95,8 +101,6 @@ class PostprocessOptions:
         return self.merge_mode
 
 
-DEFAULT_OPTIONS = PostprocessOptions()
-
 
 @dataclass(frozen=True)
 class LayoutBox:
@@ -121,7 +125,7 @@ def postprocess_detections(
     e.g. NMS before containment, unclip after both). `page_size` is (width, height) in pixels."""
     kept = [d for d in detections if d.score > options.threshold_for(d.cls_id)]  # strictly above, as upstream
     if options.nms:
-        kept = non_max_suppression(kept, options)
+        kept = non_max_suppression(kept)
     kept = drop_page_sized_images(kept, page_size, options)
     kept = filter_contained(kept, options)
     kept = sort_by_model_order(kept)
@@ -129,19 +133,19 @@ def postprocess_detections(
     return number_orders([b for b in boxes if b is not None])
 
 
-def non_max_suppression(detections: Sequence[Detection], options: PostprocessOptions) -> list[Detection]:
+def non_max_suppression(detections: Sequence[Detection]) -> list[Detection]:
     """Greedy NMS by descending score. Across classes only near-identical boxes count as duplicates: differently
     labelled boxes that merely overlap (a caption on a figure, a formula in a paragraph) are distinct content."""
     by_score = sorted(range(len(detections)), key=lambda i: detections[i].score, reverse=True)
     kept: list[int] = []
     for i in by_score:
-        if not any(_suppresses(detections[k], detections[i], options) for k in kept):
+        if not any(_suppresses(detections[k], detections[i]) for k in kept):
             kept.append(i)
     return [detections[i] for i in sorted(kept)]
 
 
-def _suppresses(winner: Detection, other: Detection, options: PostprocessOptions) -> bool:
-    limit = options.nms_same_class_iou if winner.cls_id == other.cls_id else options.nms_cross_class_iou
+def _suppresses(winner: Detection, other: Detection) -> bool:
+    limit = NMS_SAME_CLASS_IOU if winner.cls_id == other.cls_id else NMS_CROSS_CLASS_IOU
     return iou(winner.bbox, other.bbox) > limit
 
 
@@ -177,7 +181,7 @@ def filter_contained(detections: Sequence[Detection], options: PostprocessOption
         if mode == "union":
             continue
         for i, inner in enumerate(detections):
-            if i == o or not _contains(outer, inner, options):
+            if i == o or not _contains(outer, inner):
                 continue
             victim, cause = (i, o) if mode == "large" else (o, i)
             if not _is_formula(detections[victim]) and _is_formula(detections[cause]):
@@ -186,9 +190,9 @@ def filter_contained(detections: Sequence[Detection], options: PostprocessOption
     return [d for k, d in enumerate(detections) if k not in dropped]
 
 
-def _contains(outer: Detection, inner: Detection, options: PostprocessOptions) -> bool:
+def _contains(outer: Detection, inner: Detection) -> bool:
     strictly_larger = box_area(outer.bbox) > box_area(inner.bbox)
-    return strictly_larger and containment(inner.bbox, outer.bbox) >= options.containment_ratio
+    return strictly_larger and containment(inner.bbox, outer.bbox) >= CONTAINMENT_RATIO
 
 
 def _is_formula(d: Detection) -> bool:
@@ -241,29 +245,29 @@ def number_orders(boxes: Sequence[LayoutBox]) -> list[LayoutBox]:
 # --- §5.4 step 1 pipeline overlap filter ----------------------------------------------------------------------
 
 
-def filter_overlaps(boxes: Sequence[LayoutBox], options: PostprocessOptions = DEFAULT_OPTIONS) -> list[LayoutBox]:
+def filter_overlaps(boxes: Sequence[LayoutBox]) -> list[LayoutBox]:
     """Choose which layout boxes become blocks (spec §5.4 step 1), keeping their order.
 
     Rules run one after another on the survivors of the previous one: `reference` boxes go; boxes thinner than
-    `min_block_side` go; an `inline_formula` covering more than `inline_formula_overlap` of, or covered by, any other
+    `MIN_BLOCK_SIDE` go; an `inline_formula` covering more than `INLINE_FORMULA_OVERLAP` of, or covered by, any other
     box goes (its text is read as part of that box); then, scanning pairs in order, of two boxes overlapping by more
-    than `overlap_drop_ratio` of the smaller one the smaller goes (the later one on equal areas) — unless the two have
+    than `OVERLAP_DROP_RATIO` of the smaller one the smaller goes (the later one on equal areas) — unless the two have
     different labels, one of them an image/table/seal/chart, and they are not text over a table: text over a
     figure is separate content, and a figure inside a table is absorbed by the table later (spec §5.4 step 4).
     """
-    kept = [b for b in boxes if b.label != DROPPED_BLOCK_LABEL and _min_side(b.coordinate) >= options.min_block_side]
-    kept = _drop_overlapping_inline_formulas(kept, options)
-    return _drop_smaller_of_overlapping_pairs(kept, options)
+    kept = [b for b in boxes if b.label != DROPPED_BLOCK_LABEL and _min_side(b.coordinate) >= MIN_BLOCK_SIDE]
+    kept = _drop_overlapping_inline_formulas(kept)
+    return _drop_smaller_of_overlapping_pairs(kept)
 
 
 def _min_side(box: Coordinate) -> int:
     return min(box[2] - box[0], box[3] - box[1])
 
 
-def _drop_overlapping_inline_formulas(boxes: Sequence[LayoutBox], options: PostprocessOptions) -> list[LayoutBox]:
+def _drop_overlapping_inline_formulas(boxes: Sequence[LayoutBox]) -> list[LayoutBox]:
     def overlaps_another(k: int) -> bool:
         return any(
-            overlap_of_smaller(boxes[k].coordinate, other.coordinate) > options.inline_formula_overlap
+            overlap_of_smaller(boxes[k].coordinate, other.coordinate) > INLINE_FORMULA_OVERLAP
             for j, other in enumerate(boxes)
             if j != k
         )
@@ -271,12 +275,12 @@ def _drop_overlapping_inline_formulas(boxes: Sequence[LayoutBox], options: Postp
     return [b for k, b in enumerate(boxes) if b.label != INLINE_FORMULA_LABEL or not overlaps_another(k)]
 
 
-def _drop_smaller_of_overlapping_pairs(boxes: Sequence[LayoutBox], options: PostprocessOptions) -> list[LayoutBox]:
+def _drop_smaller_of_overlapping_pairs(boxes: Sequence[LayoutBox]) -> list[LayoutBox]:
     dropped: set[int] = set()
     for i, j in combinations(range(len(boxes)), 2):
         if i in dropped or j in dropped or _kept_together(boxes[i], boxes[j]):
             continue
-        if overlap_of_smaller(boxes[i].coordinate, boxes[j].coordinate) > options.overlap_drop_ratio:
+        if overlap_of_smaller(boxes[i].coordinate, boxes[j].coordinate) > OVERLAP_DROP_RATIO:
             dropped.add(_smaller_index(boxes, i, j))
     return [b for k, b in enumerate(boxes) if k not in dropped]
 

@@ -1,5 +1,7 @@
 """Reading order: geometric ranking for layout models without an order head (the embedded CDLA PicoDet model),
-and the one way blocks found after layout (stray OCR text) are slotted into an existing order.
+and the only ways recognition may change an order the layout stage decided: blocks found after layout (stray OCR
+text) are slotted in, and the pieces of one paragraph read together (VL text merging) are read without
+interruption.
 
 PP-DocLayoutV2 predicts reading order itself (spec §5.3); a plain detector does not, and sorting its boxes
 top-to-bottom interleaves the columns of a multi-column page. This module ranks boxes with a column-aware
@@ -120,3 +122,23 @@ def insert_in_reading_order(
     for block in blocks:
         ordered += [block, *after.get(id(block), [])]
     return ordered
+
+
+def read_runs_together(count: int, runs: Sequence[Sequence[int]]) -> list[int]:
+    """Reading order of `count` blocks in which each run — ascending block indices, such as the pieces of one
+    paragraph that the layout model cut around an inset picture — is read without interruption: its members at the
+    place of its first, then the blocks that lay between them. Runs do not interleave; other blocks keep their
+    place."""
+    run_at = {run[0]: run for run in runs if len(run) > 1}
+    order: list[int] = []
+    index = 0
+    while index < count:
+        run = run_at.get(index)
+        if run is None:
+            order.append(index)
+            index += 1
+            continue
+        members = set(run)
+        order += [*run, *(i for i in range(run[0] + 1, run[-1]) if i not in members)]
+        index = run[-1] + 1
+    return order

@@ -38,6 +38,15 @@ class Block:
     image_path: str | None = None
     # First block of the group this block was recognised with (VL text merging); None: its own group.
     group_leader: Block | None = field(default=None, repr=False, compare=False)
+    # Set by cross-page restructuring (layout/restructure.py); None where it did not run.
+    # Heading level of a paragraph_title (`#` × (level + 1)), chosen across the whole document.
+    title_level: int | None = None
+    # Index of the block in the whole document, in page and reading order.
+    global_block_id: int | None = None
+    # `global_block_id` of the block this one continues (a table merged into the earlier page's), else its own.
+    global_group_id: int | None = None
+    # Page the block comes from, on a page that concatenates several.
+    page_index: int | None = None
 
 
 @dataclass(frozen=True)

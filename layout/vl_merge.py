@@ -15,6 +15,7 @@ import numpy as np
 
 from layout.geometry import overlaps, overlaps_horizontally, union_box
 from layout.labels import IMAGE_LABELS, TABLE_LABEL, TEXT_LABEL
+from layout.reading_order import read_runs_together
 from layout.types import Block
 
 MERGEABLE_LABEL = TEXT_LABEL
@@ -52,7 +53,7 @@ def merge_text_groups(blocks: Sequence[Block]) -> list[list[int]]:
 
     A chain whose stacked crops would be at least 3 times taller than wide stays as separate single-block units.
     Either way, pictures and tables lying between a chain's members come right after the chain, as upstream does:
-    they interrupted one paragraph, which now reads uninterrupted.
+    they interrupted one paragraph, which now reads uninterrupted (`reading_order.read_runs_together`).
     """
     chains: list[list[int]] = []
     for index, block in enumerate(blocks):
@@ -62,22 +63,10 @@ def merge_text_groups(blocks: Sequence[Block]) -> list[list[int]]:
             chains[-1].append(index)
         else:
             chains.append([index])
-    chain_at = {chain[0]: chain for chain in chains}
-    plan: list[list[int]] = []
-    index = 0
-    while index < len(blocks):
-        chain = chain_at.get(index)
-        if chain is None:
-            plan.append([index])
-            index += 1
-            continue
-        if len(chain) > 1 and _stack_aspect([blocks[i].bbox for i in chain]) < MAX_STACK_ASPECT:
-            plan.append(chain)
-        else:
-            plan.extend([i] for i in chain)
-        plan.extend([i] for i in range(chain[0] + 1, chain[-1]) if i not in chain)
-        index = chain[-1] + 1
-    return plan
+    merged = [c for c in chains if len(c) > 1 and _stack_aspect([blocks[i].bbox for i in c]) < MAX_STACK_ASPECT]
+    group_at = {group[0]: group for group in merged}
+    followers = {i for group in merged for i in group[1:]}
+    return [group_at.get(i, [i]) for i in read_runs_together(len(blocks), chains) if i not in followers]
 
 
 def stack_alignments(blocks: Sequence[Block], group: Sequence[int]) -> list[str]:

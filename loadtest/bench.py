@@ -1,104 +1,68 @@
-"""Benchmark: the service's pages/s and latency against the same embedded models called directly.
+"""`python -m loadtest.bench NAME [ARGS...]`: the one entry point of the benchmarks, each with its own options.
 
-    .venv/bin/python -m loadtest.bench            # starts the service from configs/local.yaml itself
-    .venv/bin/python -m loadtest.bench --url http://127.0.0.1:8080
-
-Prints one table and draws docs/figures/bench-embedded.png. Both sides parse the same single-page images with the
-same defaults (visualize off); the direct side runs first, then the service at each number of requests in flight,
-all in one run so the figures are comparable on a shared, noisy machine.
+    .venv/bin/python -m loadtest.bench --help              # every benchmark, with what it measures
+    .venv/bin/python -m loadtest.bench embedded --help     # one benchmark's options
+    .venv/bin/python -m loadtest.bench embedded --in-flight 1 2 4
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
-import statistics
+import ast
+import importlib
+import importlib.util
 import sys
-import tempfile
-import time
-from contextlib import nullcontext
 from pathlib import Path
 
-import cv2
-import pypdfium2 as pdfium
-import yaml
+from loadtest.table import Column, format_table
 
-from loadtest.direct import direct_pipeline
-from loadtest.runs import Run, plot_runs, post_closed_loop
-from loadtest.service import REPO, running_service
-from serve.backends import RECOGNITION_BACKENDS, backend_class
-from serve.config import ServiceConfig
-from serve.pipeline import ParseOptions
-from serve.protocol import LayoutParsingRequest
-
-EVAL = REPO.parent / "shared" / "eval"
-PDF_PAGES = [("docling_pdf/sources/2305.03393v1-pg9.pdf", 0), ("docling_pdf/sources/normal_4pages.pdf", 0),
-             ("docling_pdf/sources/amt_handbook_sample.pdf", 0), ("docling_pdf/sources/multi_page.pdf", 0)]
-IMAGE_PAGES = ["publaynet_examples/images/PMC4527132_00004.jpg", "publaynet_examples/images/PMC3654277_00006.jpg",
-               "publaynet_examples/images/PMC5491943_00004.jpg", "publaynet_examples/images/PMC4954804_00001.jpg"]
-
-
-def load_pages() -> list[bytes]:
-    """Eight real pages as PNG bytes: four PDF pages rendered at the service's scale, four scans."""
-    pages = []
-    for path, index in PDF_PAGES:
-        bitmap = pdfium.PdfDocument(EVAL / path)[index].render(scale=2.0).to_numpy()[:, :, :3][:, :, ::-1]
-        pages.append(cv2.imencode(".png", bitmap)[1].tobytes())
-    pages += [cv2.imencode(".png", cv2.imread(str(EVAL / path)))[1].tobytes() for path in IMAGE_PAGES]
-    return pages
+PROG = "python -m loadtest.bench"
+USAGE = 2
+# Name -> module; each module has `main(argv) -> int` and a docstring whose first line says what it measures.
+BENCHMARKS = {
+    "embedded": "loadtest.bench_embedded",
+    "vl": "loadtest.bench_vl",
+    "reference": "loadtest.bench_reference",
+    "overload": "loadtest.bench_overload",
+    "replicas": "loadtest.bench_replicas",
+    "recovery": "loadtest.bench_recovery",
+    "layout": "loadtest.bench_layout",
+    "soak": "loadtest.soak",
+    "delivery": "loadtest.bench_delivery",
+}
 
 
-def run_direct(config: ServiceConfig, pages: list[bytes]) -> Run:
-    pipeline, backend = direct_pipeline(config)
-    request = LayoutParsingRequest(file="", fileType=1, visualize=False)
-    options = ParseOptions.from_request(request, config, backend.capabilities)
-    asyncio.run(pipeline.parse(pages[0], 1, None, options))  # warm-up: first inference allocates
-    latencies = []
-    started = time.perf_counter()
-    for page in pages:
-        t0 = time.perf_counter()
-        asyncio.run(pipeline.parse(page, 1, None, options))
-        latencies.append(time.perf_counter() - t0)
-    return Run("direct, one process", 1, latencies, time.perf_counter() - started)
+def summary(module: str) -> str:
+    """The first line of the module's docstring, read from its source: importing it would load its model
+    libraries, which takes longer than a help text may."""
+    source = Path(importlib.util.find_spec(module).origin).read_text()
+    return ast.get_docstring(ast.parse(source)).splitlines()[0]
 
 
-def run_service(url: str, pages: list[bytes], in_flight: int) -> Run:
-    payloads = [{"file": base64.b64encode(p).decode(), "fileType": 1, "visualize": False} for p in pages]
-    return post_closed_loop("service", f"{url}/layout-parsing", payloads, in_flight, warm_up=in_flight)
+def help_text() -> str:
+    rows = [(name, summary(module)) for name, module in BENCHMARKS.items()]
+    listing = format_table([Column("benchmark", align="<"), Column("what it measures", align="<")], rows)
+    return f"usage: {PROG} NAME [ARGS...]   ({PROG} NAME --help for its options)\n\n{listing}"
 
 
-def print_table(runs: list[Run], baseline: Run) -> None:
-    print(f"{'mode':<22}{'in flight':>10}{'pages':>7}{'wall s':>9}{'pages/s':>9}{'mean lat s':>12}"
-          f"{'pages/s vs direct':>19}{'latency vs direct':>19}")
-    base_latency = statistics.mean(baseline.latencies)
-    for run in runs:
-        latency = statistics.mean(run.latencies)
-        print(f"{run.mode:<22}{run.concurrency:>10}{len(run.latencies):>7}{run.wall_s:>9.2f}{run.per_s:>9.3f}"
-              f"{latency:>12.3f}{run.per_s / baseline.per_s:>18.2f}x{latency / base_latency:>18.2f}x")
+def benchmark_parser(module: str, doc: str) -> argparse.ArgumentParser:
+    """The argument parser of the benchmark in `module`, its usage line naming the command that runs it."""
+    [name] = [name for name, path in BENCHMARKS.items() if path == module]
+    return argparse.ArgumentParser(prog=f"{PROG} {name}", description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", help="a running service; default: start one from --config")
-    parser.add_argument("--config", type=Path, default=REPO / "configs" / "local.yaml")
-    parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 2, 4], help="concurrent requests per run")
-    parser.add_argument("--rounds", type=int, default=2, help="times each page is sent in runs with several in flight")
-    parser.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "bench-embedded.png")
-    args = parser.parse_args(argv)
-
-    raw = yaml.safe_load(args.config.read_text())
-    config = ServiceConfig.model_validate(raw["applications"][0]["args"])
-    backend_class(RECOGNITION_BACKENDS, config.recognition.backend)  # fail fast on a bad config
-    pages = load_pages()
-    with tempfile.TemporaryDirectory() as workdir:
-        service = nullcontext(args.url) if args.url else running_service(Path(workdir), args.config)
-        with service as url:
-            baseline = run_direct(config, pages)
-            runs = [baseline] + [run_service(url, pages * (1 if n == 1 else args.rounds), n) for n in args.in_flight]
-    print_table(runs, baseline)
-    plot_runs(runs, args.figure, "Embedded pipeline: the service vs the same models in one process")
-    return 0
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["-h"], ["--help"]):
+        print(help_text())
+        return 0
+    if not argv or argv[0] not in BENCHMARKS:
+        problem = f"unknown benchmark {argv[0]!r}" if argv else "no benchmark given"
+        print(f"{PROG}: {problem}\n\n{help_text()}", file=sys.stderr)
+        return USAGE
+    name, *rest = argv
+    return importlib.import_module(BENCHMARKS[name]).main(rest)
 
 
 if __name__ == "__main__":

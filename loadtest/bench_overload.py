@@ -1,20 +1,17 @@
-"""Benchmark: the service past capacity. Requests over the admission limit must be turned away fast, with
-Retry-After, while the admitted ones keep the throughput and a latency near the service's at capacity.
+"""The service past capacity: excess requests turned away fast with Retry-After, admitted ones still served.
 
-    .venv/bin/python -m loadtest.bench_overload                  # starts configs/local.yaml itself
-    .venv/bin/python -m loadtest.bench_overload --factor 4 --duration 60
+    .venv/bin/python -m loadtest.bench overload                  # starts configs/local.yaml itself
+    .venv/bin/python -m loadtest.bench overload --factor 4 --duration 60
 
 Three runs on the same eight real pages (single-page PNGs, visualize off), one after another in one process:
 unloaded (one request at a time), at capacity (a closed loop of as many clients as the admission limit), and
-overload (Poisson arrivals at `factor` x the measured capacity for `duration` seconds). Prints one table.
+overload (Poisson arrivals at `factor` x the measured capacity for `duration` seconds). Prints one table. Under
+overload the admitted requests must keep the throughput and a latency near the service's at capacity.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
-import math
-import sys
 import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -22,10 +19,12 @@ from pathlib import Path
 
 import yaml
 
-from loadtest.bench import load_pages
+from loadtest.bench import benchmark_parser
+from loadtest.bench_embedded import load_pages
 from loadtest.runs import closed_point, open_point
 from loadtest.service import REPO, running_service
 from loadtest.stats import Sample, percentile
+from loadtest.table import Column, format_table
 from serve.config import ServiceConfig
 
 SHED = (429, 503)
@@ -47,33 +46,26 @@ def closed_row(name: str, url: str, payloads: list[dict], clients: int) -> Row:
     return Row(name, None, point.samples, point.wall_s)
 
 
-def print_table(rows: list[Row], unloaded: Row) -> None:
-    def ms(value: float) -> str:
-        return "-" if math.isnan(value) else f"{value * 1000:.0f}"
-
-    def s(value: float) -> str:
-        return "-" if math.isnan(value) else f"{value:.2f}"
-
+def table(rows: list[Row], unloaded: Row) -> str:
+    columns = [Column("run", align="<"), Column("offered/s", "{:.2f}"), Column("sent"), Column("ok"), Column("shed"),
+               Column("other"), Column("accepted/s", "{:.2f}"), Column("shed p50 ms", "{:.0f}"),
+               Column("shed p99 ms", "{:.0f}"), Column("ok p50 s", "{:.2f}"), Column("ok p99 s", "{:.2f}"),
+               Column("ok p99 vs unloaded", "{:.2f}x")]
     base_p99 = percentile(unloaded.latencies(True), 99)
-    print(f"{'run':<16}{'offered/s':>10}{'sent':>6}{'ok':>5}{'shed':>6}{'other':>6}{'accepted/s':>11}"
-          f"{'shed p50 ms':>12}{'shed p99 ms':>12}{'ok p50 s':>10}{'ok p99 s':>10}{'ok p99 vs unloaded':>20}")
+    cells = []
     for row in rows:
-        ok = [o for o in row.outcomes if o.status == 200]
-        shed = [o for o in row.outcomes if o.status in SHED]
-        other = len(row.outcomes) - len(ok) - len(shed)
-        p99 = percentile(row.latencies(True), 99)
-        ratio = "-" if math.isnan(p99) else f"{p99 / base_p99:.2f}x"
-        offered = "-" if row.offered_per_s is None else f"{row.offered_per_s:.2f}"
-        print(f"{row.run:<16}{offered:>10}{len(row.outcomes):>6}{len(ok):>5}{len(shed):>6}{other:>6}"
-              f"{len(ok) / row.wall_s:>11.2f}{ms(percentile(row.latencies(False), 50)):>12}"
-              f"{ms(percentile(row.latencies(False), 99)):>12}{s(percentile(row.latencies(True), 50)):>10}"
-              f"{s(p99):>10}{ratio:>20}")
+        ok = sum(o.status == 200 for o in row.outcomes)
+        shed = sum(o.status in SHED for o in row.outcomes)
+        accepted, turned_away = row.latencies(True), row.latencies(False)
+        cells.append((row.run, row.offered_per_s, len(row.outcomes), ok, shed, len(row.outcomes) - ok - shed,
+                      ok / row.wall_s, percentile(turned_away, 50) * 1000, percentile(turned_away, 99) * 1000,
+                      percentile(accepted, 50), percentile(accepted, 99), percentile(accepted, 99) / base_p99))
     retry_after = sorted({o.retry_after for row in rows for o in row.outcomes if o.status in SHED} - {None})
-    print(f"Retry-After on shed requests: {', '.join(retry_after) or '-'}")
+    return f"{format_table(columns, cells)}\nRetry-After on shed requests: {', '.join(retry_after) or '-'}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__name__, __doc__)
     parser.add_argument("--url", help="a running service; default: start one from --config")
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "local.yaml")
     parser.add_argument("--factor", type=float, default=4.0, help="offered load as a multiple of capacity")
@@ -93,9 +85,6 @@ def main(argv: list[str] | None = None) -> int:
             rate = args.factor * len(capacity.outcomes) / capacity.wall_s
             open_run = open_point(url, payloads, rate, args.duration)
             overload = Row(f"overload {args.factor:g}x", rate, open_run.samples, open_run.wall_s)
-    print_table([unloaded, capacity, overload], unloaded)
+    print(table([unloaded, capacity, overload], unloaded))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

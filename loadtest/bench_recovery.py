@@ -1,8 +1,8 @@
-"""Benchmark: how long the service takes to serve again after its vLLM engine is killed under load.
+"""How long the service takes to serve again after its vLLM engine is killed under load.
 
     .venv/bin/python -m loadtest.tiny_models var/models/tiny-paddleocr-vl   # once
-    .venv/bin/python -m loadtest.bench_recovery --kills 5
-    .venv/bin/python -m loadtest.bench_recovery --kills 3 --periods 10,2   # Ray's default period against ours
+    .venv/bin/python -m loadtest.bench recovery --kills 5
+    .venv/bin/python -m loadtest.bench recovery --kills 3 --periods 10,2   # Ray's default period against ours
 
 Starts configs/vl-cpu-tiny.yaml, keeps four clients posting one-page requests (each waits the Retry-After of a
 503, as the official clients do), then `--kills` times: SIGKILL the recognition replica's `VLLM::EngineCore`,
@@ -13,12 +13,10 @@ then the bound that loadtest/recovery.py derives from the config and the measure
 
 from __future__ import annotations
 
-import argparse
 import base64
 import os
 import signal
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -27,10 +25,12 @@ from pathlib import Path
 
 import httpx
 
-from loadtest.bench import load_pages
+from loadtest.bench import benchmark_parser
+from loadtest.bench_embedded import load_pages
 from loadtest.processes import command_lines, process_name, server_pid, session_of
 from loadtest.recovery import RecoveryBound, wait_until, watch_replacement
 from loadtest.service import REPO, running_service
+from loadtest.table import Column, format_table
 
 CONFIG = REPO / "configs" / "vl-cpu-tiny.yaml"
 STAGE = "RecognitionStage"
@@ -87,7 +87,8 @@ def measure(url: str, kills: int, bound: RecoveryBound) -> list[dict[str, float 
                 wait_until(lambda: clients.first(200, killed + replacement.noticed_s) is not None, patient.start_s,
                            "no client got a 200 from the new replica")
                 rows.append({"first 503": clients.first(503, killed), "taken out": replacement.noticed_s,
-                             "ready": replacement.ready_s, "first 200": clients.first(200, killed + replacement.noticed_s)})
+                             "ready": replacement.ready_s,
+                             "first 200": clients.first(200, killed + replacement.noticed_s)})
                 print(f"kill {len(rows)}: " + ", ".join(f"{k} {v:.1f} s" for k, v in rows[-1].items() if v is not None),
                       flush=True)
     finally:
@@ -97,21 +98,21 @@ def measure(url: str, kills: int, bound: RecoveryBound) -> list[dict[str, float 
     return rows
 
 
-def print_table(rows: list[dict[str, float | None]], bound: RecoveryBound, started_in_s: float) -> None:
-    columns = list(rows[0])
-    print(f"\n{'kill':>6}" + "".join(f"{c:>12}" for c in columns))
-    for i, row in enumerate(rows, 1):
-        print(f"{i:>6}" + "".join(f"{'-' if row[c] is None else f'{row[c]:.1f}':>12}" for c in columns))
-    for name, pick in (("median", statistics.median), ("max", max)):
-        values = [pick([r[c] for r in rows if r[c] is not None] or [float("nan")]) for c in columns]
-        print(f"{name:>6}" + "".join(f"{v:>12.1f}" for v in values))
-    print(f"\nseconds from the kill; service start-up measured {started_in_s:.1f} s")
-    print(f"bound: detection {bound.detection_s:.0f} s + stop {bound.stop_s:.0f} s"
-          f" + start {bound.start_s:.0f} s = {bound.total_s:.0f} s")
+def table(rows: list[dict[str, float | None]], bound: RecoveryBound, started_in_s: float) -> str:
+    """One line per kill, then the median and the max of each column."""
+    names = list(rows[0])
+    cells: list[list[object]] = [[i, *(row[name] for name in names)] for i, row in enumerate(rows, 1)]
+    measured = [[row[name] for row in rows if row[name] is not None] for name in names]
+    for label, pick in (("median", statistics.median), ("max", max)):
+        cells.append([label, *(pick(values) if values else None for values in measured)])
+    columns = [Column("kill"), *(Column(name, "{:.1f}") for name in names)]
+    return (f"{format_table(columns, cells)}\n\nseconds from the kill; service start-up measured {started_in_s:.1f} s"
+            f"\nbound: detection {bound.detection_s:.0f} s + stop {bound.stop_s:.0f} s"
+            f" + start {bound.start_s:.0f} s = {bound.total_s:.0f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__name__, __doc__)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--periods", default="",
                         help="comma-separated health_check_period_s values to run side by side instead of the config's")
@@ -129,9 +130,6 @@ def main(argv: list[str] | None = None) -> int:
                 tables.append((period, measure(url, args.kills, bound), bound, started_in_s))
     for period, rows, bound, started_in_s in tables:
         print(f"\n{STAGE} health_check_period_s: {'as configured' if period is None else period}")
-        print_table(rows, bound, started_in_s)
+        print(f"\n{table(rows, bound, started_in_s)}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

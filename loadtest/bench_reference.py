@@ -1,8 +1,10 @@
-"""Benchmark: this service vs the reference server (PaddleX 3.7.2 `paddlex --serve`, PaddleOCR-VL pipeline) and vs
-the bare vLLM server both of them send their VLM requests to.
+"""One page through the VLM: this service vs the reference server (PaddleX's) vs the bare vLLM server.
 
     bash scripts/setup_reference.sh          # PaddleX 3.7.2 in var/refvenv (the test setup does it too)
-    .venv/bin/python -m loadtest.bench_reference
+    .venv/bin/python -m loadtest.bench reference
+
+The reference server is PaddleX 3.7.2 `paddlex --serve` with its PaddleOCR-VL pipeline; both servers send their
+VLM requests to the same bare vLLM server.
 
 One vLLM OpenAI server hosts the tiny PaddleOCR-VL. The reference server runs the shipped PaddleOCR-VL pipeline
 config with layout detection off and its `vllm-server` backend pointed at that server (the only way it runs
@@ -14,7 +16,6 @@ another at each concurrency, in one run.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import os
 import statistics
@@ -28,14 +29,16 @@ import cv2
 import numpy as np
 import yaml
 
+from loadtest.bench import benchmark_parser
 from loadtest.runs import Run, plot_runs, post_closed_loop
 from loadtest.service import RAY_WORKER_NICENESS, REPO, running_process, running_service
+from loadtest.table import Column, format_table
+from loadtest.tiny_models import build_tiny_paddleocr_vl
 from loadtest.vlm_server import SERVED_MODEL_NAME, running_vllm_server
 from serve.backends.base import RecognitionOptions, Region
 from serve.backends.openai_vl import OpenAiVl
 from serve.backends.vl_common import plan_calls
 from serve.cli import free_port
-from loadtest.tiny_models import build_tiny_paddleocr_vl
 
 EVAL = REPO.parent / "shared" / "eval"
 TINY_MODEL_DIR = REPO / "var" / "models" / "tiny-paddleocr-vl"
@@ -76,7 +79,8 @@ def reference_pipeline_config(venv: Path, vlm_url: str, workdir: Path) -> Path:
 def running_reference(venv: Path, vlm_url: str, workdir: Path) -> Iterator[str]:
     """Runs `paddlex --serve` offline (no model-source check: it loads no model of its own) and yields its URL."""
     url = f"http://127.0.0.1:{free_port()}"
-    command = [str(venv / "bin" / "paddlex"), "--serve", "--pipeline", str(reference_pipeline_config(venv, vlm_url, workdir)),
+    pipeline = reference_pipeline_config(venv, vlm_url, workdir)
+    command = [str(venv / "bin" / "paddlex"), "--serve", "--pipeline", str(pipeline),
                "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]]
     env = {**os.environ, "PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK": "True"}
     with running_process(command, f"{url}/health", workdir / "reference.log", niceness=RAY_WORKER_NICENESS, env=env):
@@ -84,7 +88,7 @@ def running_reference(venv: Path, vlm_url: str, workdir: Path) -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__name__, __doc__)
     parser.add_argument("--requests", type=int, default=32, help="requests per measured point")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--reference-venv", type=Path, default=REFERENCE_VENV)
@@ -114,21 +118,17 @@ def main(argv: list[str] | None = None) -> int:
             for mode in MODES:
                 url, body = targets[mode]
                 runs.append(post_closed_loop(mode, url, [body] * args.requests, concurrency, warm_up=concurrency))
-    print_table(runs)
+    print(table(runs))
     plot_runs(runs, args.figure, "One page through the VLM: ours vs PaddleX's server vs the bare vLLM server")
     return 0
 
 
-def print_table(runs: list[Run]) -> None:
+def table(runs: list[Run]) -> str:
     by_point = {(r.mode, r.concurrency): r for r in runs}
-    print(f"{'mode':<18}{'concurrent':>11}{'requests':>9}{'req/s':>8}{'p50 s':>8}{'vs reference':>14}{'vs bare':>9}")
-    for run in runs:
-        reference = by_point[("reference", run.concurrency)]
-        bare = by_point[("bare vLLM server", run.concurrency)]
-        print(f"{run.mode:<18}{run.concurrency:>11}{len(run.latencies):>9}{run.per_s:>8.2f}"
-              f"{statistics.median(run.latencies):>8.3f}{run.per_s / reference.per_s:>13.2f}x"
-              f"{run.per_s / bare.per_s:>8.2f}x")
+    columns = [Column("mode", align="<"), Column("concurrent"), Column("requests"), Column("req/s", "{:.2f}"),
+               Column("p50 s", "{:.3f}"), Column("vs reference", "{:.2f}x"), Column("vs bare", "{:.2f}x")]
+    rows = [(run.mode, run.concurrency, len(run.latencies), run.per_s, statistics.median(run.latencies),
+             run.per_s / by_point[("reference", run.concurrency)].per_s,
+             run.per_s / by_point[("bare vLLM server", run.concurrency)].per_s) for run in runs]
+    return format_table(columns, rows)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

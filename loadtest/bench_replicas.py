@@ -1,24 +1,23 @@
-"""Benchmark: the embedded service with one and with two replicas of its bottleneck stage, OCR recognition.
+"""The embedded service with one and with two replicas of its bottleneck stage, OCR recognition.
 
-    .venv/bin/python -m loadtest.bench_replicas                  # configs/local.yaml, 1 and 2 replicas
-    .venv/bin/python -m loadtest.bench_replicas --replicas 1 2 --clients 1 2 4 --duration 90
+    .venv/bin/python -m loadtest.bench replicas                  # configs/local.yaml, 1 and 2 replicas
+    .venv/bin/python -m loadtest.bench replicas --replicas 1 2 --clients 1 2 4 --duration 90
 
 For each replica count the service is started from --config with RecognitionStage's `num_replicas` replaced, then
-the load generator's closed loop runs at each number of clients over the benchmark's eight real pages (the
-pages of loadtest.bench), --duration seconds per point, after a warm-up. Prints one table per replica count and
-draws both curves into docs/figures/bench-replicas.png; the runs' JSON goes to loadtest/results/.
+the load generator's closed loop runs at each number of clients over the embedded benchmark's eight real pages,
+--duration seconds per point, after a warm-up. Prints one table per replica count and draws both curves into
+docs/figures/bench-replicas.png; the runs' JSON goes to loadtest/results/.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
-import sys
 import tempfile
 from pathlib import Path
 
-from loadtest.bench import load_pages
+from loadtest.bench import benchmark_parser
+from loadtest.bench_embedded import load_pages
 from loadtest.generator import CLOSED, Limits, sweep
 from loadtest.mix import Mix
 from loadtest.report import RunResult, plot, summary_table
@@ -29,7 +28,7 @@ STAGE = "RecognitionStage"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__name__, __doc__)
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "local.yaml")
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4])
@@ -64,6 +63,3 @@ def main(argv: list[str] | None = None) -> int:
     plot(results, args.figure, f"Embedded service: 1 vs 2 replicas of the OCR stage ({args.duration:g} s per point)")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

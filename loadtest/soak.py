@@ -1,7 +1,7 @@
-"""Soak: the service under steady load for a bounded time, watching every process's memory for a leak.
+"""The service under steady load for a bounded time, watching every process's memory for a leak.
 
-    .venv/bin/python -m loadtest.soak                      # configs/local.yaml, 10 minutes, 4 clients
-    .venv/bin/python -m loadtest.soak --duration 600 --concurrency 4 --config configs/local.yaml
+    .venv/bin/python -m loadtest.bench soak                 # configs/local.yaml, 10 minutes, 4 clients
+    .venv/bin/python -m loadtest.bench soak --duration 600 --concurrency 4 --config configs/local.yaml
 
 Starts the service itself (it has to see the service's processes), warms it up, then runs a closed loop of the
 document mix for --duration seconds while sampling the resident memory (RSS) of every process of the service
@@ -13,22 +13,22 @@ every RSS sample) and <label>-rss.png to --out.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtest.bench import benchmark_parser
 from loadtest.generator import Limits, closed_loop, warm_up
 from loadtest.mix import Mix
 from loadtest.processes import rss_bytes, server_pid, session_of, session_processes
 from loadtest.progress import Progress
 from loadtest.report import RunResult, summary_table
 from loadtest.service import REPO, running_service
+from loadtest.table import Column, format_table
 from loadtest.target import Target
 
 EVAL = REPO.parent / "shared" / "eval"
@@ -85,15 +85,16 @@ def second_half(samples: list[tuple[float, int]]) -> list[tuple[float, int]]:
 
 
 def memory_table(series: dict[str, list[tuple[float, int]]]) -> str:
-    header = (f"{'process':<48}{'samples':>8}{'start MiB':>11}{'end MiB':>10}{'max MiB':>10}{'slope MiB/h':>13}"
-              f"{'2nd half MiB/h':>16}")
-    lines = [header, "-" * len(header)]
+    """One line per process, the largest at the end of the run first."""
+    columns = [Column("process", align="<"), Column("samples"), Column("start MiB", "{:.0f}"),
+               Column("end MiB", "{:.0f}"), Column("max MiB", "{:.0f}"), Column("slope MiB/h", "{:.1f}"),
+               Column("2nd half MiB/h", "{:.1f}")]
+    rows = []
     for name, samples in sorted(series.items(), key=lambda item: -item[1][-1][1]):
         rss = [r for _, r in samples]
-        lines.append(f"{name[:47]:<48}{len(samples):>8}{rss[0] / MIB:>11.0f}{rss[-1] / MIB:>10.0f}"
-                     f"{max(rss) / MIB:>10.0f}{slope_mib_per_hour(samples):>13.1f}"
-                     f"{slope_mib_per_hour(second_half(samples)):>16.1f}")
-    return "\n".join(lines)
+        rows.append((name, len(samples), rss[0] / MIB, rss[-1] / MIB, max(rss) / MIB, slope_mib_per_hour(samples),
+                     slope_mib_per_hour(second_half(samples))))
+    return format_table(columns, rows)
 
 
 def plot_memory(series: dict[str, list[tuple[float, int]]], path: Path, title: str) -> None:
@@ -114,7 +115,7 @@ def plot_memory(series: dict[str, list[tuple[float, int]]], path: Path, title: s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__name__, __doc__)
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "local.yaml")
     parser.add_argument("--docs", type=Path, nargs="+", default=DEFAULT_DOCS)
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of load (default %(default)s)")
@@ -166,6 +167,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"results: {args.out / f'{args.label}.json'}\nplot: {figure}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +87,7 @@ class AuthMiddleware:
     `WWW-Authenticate` challenge) or 403 (a key this server does not know), in the envelope. Installed only
     when auth is on (serve/http_app.py), and always with the keys."""
 
-    def __init__(self, app: ASGIApp, keys: ApiKeys, public_paths: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, keys: ApiKeys, public_paths: Container[str]) -> None:
         self.app = app
         self.keys = keys
         self.public_paths = public_paths

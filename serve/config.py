@@ -7,12 +7,13 @@ so everything a deployment needs to know arrives here and is validated once, at 
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from layout.decode import DecodeLimits
 from layout.labels import DEFAULT_MERGE_MODES, DEFAULT_THRESHOLDS
-from layout.postprocess import PostprocessOptions
+from serve.storage.base import validate_prefix
 from serve.url_fetch import FetchPolicy
 
 
@@ -92,16 +93,6 @@ class LayoutDefaults(_Strict):
     large_image_ratio_landscape: float = Field(default=0.82, gt=0, le=1)
     large_image_ratio_portrait: float = Field(default=0.93, gt=0, le=1)
 
-    def options(self) -> PostprocessOptions:
-        return PostprocessOptions(
-            threshold=self.threshold,
-            nms=self.nms,
-            unclip_ratio=self.unclip_ratio,
-            merge_mode=self.merge_mode,
-            large_image_ratio_landscape=self.large_image_ratio_landscape,
-            large_image_ratio_portrait=self.large_image_ratio_portrait,
-        )
-
 
 class LayoutConfig(_Strict):
     # Name of a layout backend registered in serve/backends/__init__.py.
@@ -125,6 +116,9 @@ class RecognitionConfig(_Strict):
 class OutputConfig(_Strict):
     # Default of `visualize` when a request sends null (upstream's `Serving.visualize`).
     visualize: bool = True
+    # How responses carry images and exports: `inline` Base64, or `url` into the result store (`storage`), which
+    # clients then GET — upstream's `Serving.return_urls` with a `file_storage`. URLs keep responses small.
+    images: Literal["inline", "url"] = "inline"
     max_output_image_side: PositiveInt = 2000
 
 
@@ -196,6 +190,72 @@ class QuotaConfig(_Strict):
     clients: dict[str, QuotaLimits] = Field(default_factory=dict)
 
 
+class FilesystemStoreConfig(_Strict):
+    """The result store as a directory (serve/storage/filesystem.py)."""
+
+    # One volume every ingress replica mounts (ReadWriteMany), so a URL made by one replica resolves through any.
+    # Absolute: a replica's working directory is Ray's choice, not the operator's.
+    root: str = Field(default="/tmp/ocrvl/results", pattern=r"^/")
+    # The URL-signing key: this environment variable when it is set, else this file (a mounted Secret); neither: a
+    # random key generated into `root`, shared by every replica mounting it. Never the key itself in this file.
+    signing_key_env: str | None = "OCRVL_URL_SIGNING_KEY"
+    signing_key_file: str | None = None
+
+
+class S3StoreConfig(_Strict):
+    """The result store in an S3-compatible bucket (serve/storage/s3.py); credentials come from boto3's chain."""
+
+    bucket: str
+    # The sweep deletes everything under it older than `storage.ttl_s`: it must belong to the service alone.
+    prefix: str = "ocrvl/results/"
+    # None: AWS S3 itself; set for MinIO, Ceph RGW or GCS (`https://storage.googleapis.com`).
+    endpoint_url: str | None = None
+    # None: boto3's chain decides (AWS_REGION, AWS_DEFAULT_REGION, the config file).
+    region: str | None = None
+    # `path` for most self-hosted stores (MinIO, Ceph), whose buckets have no DNS names of their own.
+    addressing_style: Literal["auto", "virtual", "path"] = "auto"
+    # Where clients reach the store, when not at `endpoint_url` (an in-cluster MinIO behind a public ingress): a
+    # presigned URL's signature covers the host, so it is made for the one clients use.
+    presign_endpoint_url: str | None = None
+    # A store that does not answer in this fails the request instead of holding it until its deadline.
+    timeout_s: PositiveFloat = 10.0
+
+    @model_validator(mode="after")
+    def _prefix_is_safe(self) -> S3StoreConfig:
+        validate_prefix(self.prefix)
+        return self
+
+
+class StorageConfig(_Strict):
+    """Where the files a response points at by URL are kept (serve/storage/), shared by every ingress replica."""
+
+    backend: Literal["filesystem", "s3"] = "filesystem"
+    # How long an object and its URL live: long enough for a client to fetch what a response points at.
+    ttl_s: PositiveInt = 3600
+    # How often each ingress replica deletes expired objects; an expired one is refused before that anyway.
+    sweep_interval_s: PositiveFloat = 300.0
+    # Where clients reach the service (`https://ocr.example.com`), for the filesystem store's URLs; None: the base URL
+    # of the request being answered. Set it when a proxy in front changes the host, scheme or path.
+    public_base_url: str | None = None
+    filesystem: FilesystemStoreConfig = FilesystemStoreConfig()
+    s3: S3StoreConfig | None = None
+
+    @model_validator(mode="after")
+    def _s3_needs_its_section(self) -> StorageConfig:
+        if self.backend == "s3" and self.s3 is None:
+            raise ValueError("storage.backend 's3' needs the storage.s3 section (bucket, ...)")
+        return self
+
+    @model_validator(mode="after")
+    def _public_base_url_is_absolute(self) -> StorageConfig:
+        if self.public_base_url is not None:
+            url = urlsplit(self.public_base_url)
+            if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
+                raise ValueError(f"storage.public_base_url must be an http(s) URL without query, not "
+                                 f"{self.public_base_url!r}")
+        return self
+
+
 class ServiceConfig(_Strict):
     input: InputConfig = InputConfig()
     layout: LayoutConfig = LayoutConfig()
@@ -206,6 +266,7 @@ class ServiceConfig(_Strict):
     deadline: DeadlineConfig = DeadlineConfig()
     auth: AuthConfig = AuthConfig()
     quotas: QuotaConfig = QuotaConfig()
+    storage: StorageConfig = StorageConfig()
 
     @model_validator(mode="after")
     def _quotas_need_clients(self) -> ServiceConfig:

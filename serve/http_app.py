@@ -8,6 +8,7 @@ them on; with auth on, keys that cannot be loaded fail the build, and with it th
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fastapi import FastAPI
@@ -18,15 +19,36 @@ from serve.body_limit import BodyLimitMiddleware
 from serve.config import ServiceConfig
 from serve.errors import install_error_handlers
 from serve.metrics import HttpMetricsMiddleware, IngressMetrics
-from serve.protocol import Envelope, ErrorResponse, LayoutParsingResponse, ReadinessResponse
+from serve.protocol import Envelope, ErrorResponse, LayoutParsingResponse, ReadinessResponse, RestructurePagesResponse
 from serve.quotas import QuotaMiddleware, Quotas
+from serve.storage import ResultStore
+from serve.storage.filesystem import FILES_PATH, FilesystemStore
+from serve.storage.http import files_router
 
 PARSE_PATH = "/layout-parsing"
+RESTRUCTURE_PATH = "/restructure-pages"
 HEALTH_PATH = "/health"
 READINESS_PATH = "/health/ready"
-ENDPOINTS = frozenset({PARSE_PATH, HEALTH_PATH, READINESS_PATH})
-# Open without an API key: probes must not need one, and the API's description is public anyway.
-PUBLIC_PATHS = frozenset({HEALTH_PATH, READINESS_PATH, "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+ENDPOINTS = frozenset({PARSE_PATH, RESTRUCTURE_PATH, HEALTH_PATH, READINESS_PATH})
+
+
+@dataclass(frozen=True)
+class PathSet:
+    """Request paths: these exactly, or under one of these prefixes."""
+
+    exact: frozenset[str]
+    prefixes: tuple[str, ...] = ()
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and (path in self.exact or path.startswith(self.prefixes))
+
+
+# Open without an API key: probes must not need one, the API's description is public anyway, and a stored file's
+# signed URL is its own credential (clients GET it as they got it, with no headers, as from S3).
+PUBLIC_PATHS = PathSet(
+    frozenset({HEALTH_PATH, READINESS_PATH, "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}),
+    (FILES_PATH + "/",),
+)
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (400, 401, 403, 413, 422, 429, 500, 503, 504)
 }
@@ -36,15 +58,19 @@ class Routes(Protocol):
     """What answers the app's endpoints: the Ingress replica."""
 
     infer: Callable[..., Awaitable[Any]]
+    restructure_pages: Callable[..., Awaitable[Any]]
     health: Callable[..., Awaitable[Any]]
     ready: Callable[..., Awaitable[Any]]
 
 
 def build_http_app(
-    config: ServiceConfig, routes: Routes, metrics: IngressMetrics, admission: Admission, quotas: Quotas | None
+    config: ServiceConfig, routes: Routes, metrics: IngressMetrics, admission: Admission, quotas: Quotas | None,
+    store: ResultStore | None,
 ) -> FastAPI:
     if config.quotas.enabled != (quotas is not None):
         raise ValueError("quotas are on in the config exactly when a quota store is given")
+    if (config.output.images == "url") != (store is not None):
+        raise ValueError("responses carry URLs exactly when a result store is given")
     app = FastAPI(
         title="PaddleOCR-VL layout parsing",
         description="`POST /layout-parsing` as PaddleX 3.7.2's serving app defines it, served by Ray Serve.",
@@ -54,12 +80,16 @@ def build_http_app(
     # Unset optional fields are parts of the result that do not apply to this page: upstream leaves them out.
     app.post(PARSE_PATH, operation_id="infer", response_model=LayoutParsingResponse, response_model_exclude_unset=True,
              responses=ERROR_RESPONSES)(routes.infer)
+    app.post(RESTRUCTURE_PATH, operation_id="restructurePages", response_model=RestructurePagesResponse,
+             response_model_exclude_unset=True, responses=ERROR_RESPONSES)(routes.restructure_pages)
+    if isinstance(store, FilesystemStore):
+        app.include_router(files_router(store))
     app.get(HEALTH_PATH, operation_id="checkHealth", response_model=Envelope)(routes.health)
     app.get(READINESS_PATH, operation_id="checkReadiness", response_model=ReadinessResponse,
             responses={503: {"model": ReadinessResponse}})(routes.ready)
     # Each added one wraps the ones before: metrics see everything; auth names the client before its quota is
     # counted; neither lets a refused request take an admission slot.
-    app.add_middleware(AdmissionMiddleware, admission=admission, paths=frozenset({PARSE_PATH}))
+    app.add_middleware(AdmissionMiddleware, admission=admission, paths=frozenset({PARSE_PATH, RESTRUCTURE_PATH}))
     if quotas is not None:
         app.add_middleware(QuotaMiddleware, quotas=quotas, public_paths=PUBLIC_PATHS)
     if config.auth.enabled:

@@ -19,14 +19,25 @@ from serve.admission import Admission
 from serve.auth import CLIENT_ID
 from serve.backends import RECOGNITION_BACKENDS, backend_class
 from serve.config import DeadlineConfig, ServiceConfig
+from serve.delivery import Delivery, InlineDelivery, StoredDelivery
 from serve.errors import DeadlineExceeded, new_log_id
 from serve.health import STAGES, readiness_problems, stage_replicas
 from serve.http_app import ENDPOINTS, build_http_app
 from serve.metrics import IngressMetrics
 from serve.pipeline import DocumentPipeline, ParseOptions, load_file, unhonored_fields
-from serve.protocol import LayoutParsingRequest, LayoutParsingResponse, Readiness, ReadinessResponse
+from serve.protocol import (
+    LayoutParsingRequest,
+    LayoutParsingResponse,
+    Readiness,
+    ReadinessResponse,
+    RestructurePagesRequest,
+    RestructurePagesResponse,
+)
 from serve.quotas import Quotas
+from serve.restructuring import ImageSource, restructure
 from serve.stage_calls import HandleLayoutClient, HandleRecognitionClient
+from serve.storage import build_store
+from serve.sweeper import Sweeper
 
 UNHONORED_HEADER = "X-Unhonored-Fields"
 # Seconds this request may take, below the server's maximum (`deadline.max_s`).
@@ -68,9 +79,25 @@ class Ingress:
             HandleRecognitionClient(recognition, retries, self._metrics),
         )
         self._app_name = serve.get_replica_context().app_name
+        self._store = build_store(self._config.storage) if self._config.output.images == "url" else None
+        self._sweeper = Sweeper(self._store, self._config.storage.sweep_interval_s) if self._store else None
+        self._image_source = ImageSource(
+            self._store, self._config.input.url_fetch.policy(self._config.input.max_file_bytes)
+        )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        return build_http_app(self._config, self, self._metrics, self._admission, self._quotas)
+        return build_http_app(self._config, self, self._metrics, self._admission, self._quotas, self._store)
+
+    def _delivery(self, request: Request, client_log_id: str | None, log_id: str) -> Delivery:
+        """Inline Base64, or the result store under `<logId>/…`. A logId the client chose is not used as the key
+        prefix: another client could choose the same one and overwrite this response's files."""
+        if self._store is None:
+            return InlineDelivery()
+        assert self._sweeper is not None
+        self._sweeper.ensure_running()
+        prefix = new_log_id() if client_log_id else log_id
+        base_url = self._config.storage.public_base_url or str(request.base_url)
+        return StoredDelivery(self._store, prefix, base_url.rstrip("/"))
 
     def reconfigure(self, user_config: dict) -> None:
         """Ray Serve's live update of every replica; `ocrvl serve` sets `draining` on shutdown (serve/cli.py)."""
@@ -87,7 +114,8 @@ class Ingress:
             async with asyncio.timeout(deadline) as scope:
                 data, name_hint = await load_file(body, self._config)
                 result = await self._pipeline.parse(
-                    data, body.fileType, name_hint, options, admit_pages=self._page_quota(request)
+                    data, body.fileType, name_hint, options, self._delivery(request, body.logId, log_id),
+                    admit_pages=self._page_quota(request),
                 )
         except TimeoutError as exc:
             if not scope.expired():
@@ -99,6 +127,14 @@ class Ingress:
         if unhonored:
             response.headers[UNHONORED_HEADER] = ",".join(unhonored)
         return LayoutParsingResponse(logId=log_id, errorCode=0, errorMsg="Success", result=result)
+
+    async def restructure_pages(
+        self, body: RestructurePagesRequest, request: Request
+    ) -> RestructurePagesResponse:
+        log_id = body.logId or new_log_id()
+        request.state.log_id = log_id
+        result = await restructure(body, self._delivery(request, body.logId, log_id), self._image_source)
+        return RestructurePagesResponse(logId=log_id, errorCode=0, errorMsg="Success", result=result)
 
     def _page_quota(self, request: Request) -> Callable[[int], Awaitable[None]] | None:
         client = getattr(request.state, CLIENT_ID, None)

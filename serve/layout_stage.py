@@ -66,7 +66,7 @@ class LayoutEngine:
                 size = (page.shape[1], page.shape[0])
                 found = detections[i] if self.backend.has_reading_order else assign_reading_order(detections[i], size)
                 boxes = postprocess_detections(found, size, request.postprocess)
-                regions = filter_overlaps(boxes, request.postprocess)
+                regions = filter_overlaps(boxes)
             results.append(LayoutResult(angles[i], page if angles[i] else None, boxes, regions))
         return results
 

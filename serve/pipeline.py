@@ -14,17 +14,20 @@ from typing import Any, Protocol
 import numpy as np
 
 from layout.assemble import attach_pictures, blocks_from_boxes, number_blocks
-from layout.crop import encode_jpeg_base64
+from layout.crop import encode_jpeg
 from layout.decode import Document, InputError, data_info, decode_base64, open_document
-from layout.labels import DEFAULT_MARKDOWN_IGNORE_LABELS, resolve_per_class
+from layout.labels import DEFAULT_MARKDOWN_IGNORE_LABELS, DEFAULT_PROMPT_LABEL, resolve_per_class
 from layout.markdown import MarkdownOptions, render_page
-from layout.postprocess import PostprocessOptions
+from layout.postprocess import LayoutBox, PostprocessOptions
 from layout.reading_order import insert_in_reading_order
+from layout.restructure import Page, restructure_pages
 from layout.types import Block
 from layout.visualize import draw_layout
 from layout.vl_prompts import PROMPTS, pixel_budget
 from serve.backends.base import PageRecognition, RecognitionCapabilities, RecognitionOptions, Region, SpottingResult
 from serve.config import ServiceConfig
+from serve.delivery import Delivery
+from serve.exports import DOCX_FORMAT, docx_export
 from serve.layout_stage import NO_LAYOUT, LayoutRequest, LayoutResult
 from serve.protocol import (
     LayoutParsingRequest,
@@ -35,6 +38,10 @@ from serve.protocol import (
 )
 from serve.results import pruned_result
 from serve.url_fetch import fetch_url, is_url
+
+
+# The key upstream stores a page's `inputImage` under (`input_img_{page}.jpg`).
+INPUT_IMAGE_KEY = "input_img"
 
 
 class LayoutClient(Protocol):
@@ -48,27 +55,38 @@ class RecognitionClient(Protocol):
 
 
 @dataclass(frozen=True)
-class PageBlocks:
-    """A recognised page: its blocks in reading order, the figures tables absorbed (no longer blocks, still
-    pictures), and the spotting result when the page was read with that task."""
+class Restructuring:
+    """`restructurePages` and its switches (spec §5.10): the document's pages restructured together."""
 
-    blocks: list[Block]
-    absorbed: list[Block]
-    spotting: SpottingResult | None
+    merge_tables: bool
+    relevel_titles: bool
 
 
 @dataclass(frozen=True)
 class ParseOptions:
-    """A request's fields resolved against the server's defaults, validated, in internal types."""
+    """A request's fields resolved once against the server's configuration, validated, in internal types.
 
-    use_layout_detection: bool
-    classify_orientation: bool
+    `settings` is the record of what runs for every page (reported as `model_settings`); the stage options are
+    each stage's view of the same resolved values, built here and nowhere else.
+    """
+
+    settings: ModelSettings
     postprocess: PostprocessOptions
     recognition: RecognitionOptions
     markdown: MarkdownOptions
-    settings: ModelSettings
     visualize: bool
     return_markdown_images: bool
+    # None: every page stands alone.
+    restructure: Restructuring | None
+    export_docx: bool
+
+    @property
+    def use_layout_detection(self) -> bool:
+        return self.settings.use_layout_detection
+
+    @property
+    def classify_orientation(self) -> bool:
+        return self.settings.use_doc_preprocessor
 
     @classmethod
     def from_request(
@@ -77,25 +95,36 @@ class ParseOptions:
         if request.useDocUnwarping:
             raise InputError("useDocUnwarping is not supported: this server has no document unwarping model")
         _check_pixel_budgets(request)
-        defaults = config.layout.defaults.options()
-        postprocess = replace(
-            defaults,
+        defaults = config.layout.defaults
+        postprocess = PostprocessOptions(
             threshold=_per_class_or_scalar(request.layoutThreshold, defaults.threshold),
             nms=defaults.nms if request.layoutNms is None else request.layoutNms,
             unclip_ratio=_per_class_or_scalar(request.layoutUnclipRatio, defaults.unclip_ratio),
             merge_mode=_per_class_or_scalar(request.layoutMergeBboxesMode, defaults.merge_mode),
+            large_image_ratio_landscape=defaults.large_image_ratio_landscape,
+            large_image_ratio_portrait=defaults.large_image_ratio_portrait,
             shape_mode=request.layoutShapeMode,
         )
         ignore = (
             list(DEFAULT_MARKDOWN_IGNORE_LABELS) if request.markdownIgnoreLabels is None else request.markdownIgnoreLabels
         )
-        use_layout = request.useLayoutDetection is not False
-        recognition = RecognitionOptions(
+        settings = ModelSettings(
+            use_doc_preprocessor=bool(request.useDocOrientationClassify),
+            use_layout_detection=request.useLayoutDetection is not False,
             use_chart_recognition=bool(request.useChartRecognition) and capabilities.chart_recognition,
             use_seal_recognition=bool(request.useSealRecognition) and capabilities.seal_recognition,
             use_ocr_for_image_block=bool(request.useOcrForImageBlock),
+            format_block_content=bool(request.formatBlockContent),
             merge_layout_blocks=request.mergeLayoutBlocks is not False,
-            prompt_label=None if use_layout else request.promptLabel or "ocr",
+            markdown_ignore_labels=ignore,
+            return_layout_polygon_points=request.layoutShapeMode != "rect",
+        )
+        recognition = RecognitionOptions(
+            use_chart_recognition=settings.use_chart_recognition,
+            use_seal_recognition=settings.use_seal_recognition,
+            use_ocr_for_image_block=settings.use_ocr_for_image_block,
+            merge_layout_blocks=settings.merge_layout_blocks,
+            prompt_label=None if settings.use_layout_detection else request.promptLabel or DEFAULT_PROMPT_LABEL,
             temperature=request.temperature,
             top_p=request.topP,
             repetition_penalty=request.repetitionPenalty,
@@ -104,32 +133,23 @@ class ParseOptions:
             max_pixels=request.maxPixels,
             vlm_extra_args=request.vlmExtraArgs,
         )
-        classify = bool(request.useDocOrientationClassify)
-        settings = ModelSettings(
-            use_doc_preprocessor=classify,
-            use_layout_detection=use_layout,
-            use_chart_recognition=recognition.use_chart_recognition,
-            use_seal_recognition=recognition.use_seal_recognition,
-            use_ocr_for_image_block=recognition.use_ocr_for_image_block,
-            format_block_content=bool(request.formatBlockContent),
-            merge_layout_blocks=recognition.merge_layout_blocks,
-            markdown_ignore_labels=ignore,
-            return_layout_polygon_points=request.layoutShapeMode != "rect",
-        )
         return cls(
-            use_layout_detection=use_layout,
-            classify_orientation=classify,
+            settings=settings,
             postprocess=postprocess,
             recognition=recognition,
             markdown=MarkdownOptions(
                 prettify=request.prettifyMarkdown,
                 show_formula_number=request.showFormulaNumber,
                 ignore_labels=frozenset(ignore),
-                layout_detection=use_layout,
+                layout_detection=settings.use_layout_detection,
             ),
-            settings=settings,
             visualize=config.output.visualize if request.visualize is None else request.visualize,
             return_markdown_images=request.returnMarkdownImages,
+            restructure=(
+                Restructuring(merge_tables=request.mergeTables, relevel_titles=request.relevelTitles)
+                if request.restructurePages else None
+            ),
+            export_docx=DOCX_FORMAT in (request.outputFormats or ()),
         )
 
 
@@ -159,8 +179,6 @@ def unhonored_fields(request: LayoutParsingRequest, capabilities: RecognitionCap
     wanted = {
         "useChartRecognition": bool(request.useChartRecognition) and not capabilities.chart_recognition,
         "useSealRecognition": bool(request.useSealRecognition) and not capabilities.seal_recognition,
-        "restructurePages": request.restructurePages,
-        "outputFormats": bool(request.outputFormats),
     }
     return [name for name, unhonored in wanted.items() if unhonored]
 
@@ -192,6 +210,35 @@ def apply_recognition(
     return kept, absorbed
 
 
+@dataclass
+class ReadPage:
+    """One page once read, before its result is written: the upright page's blocks in reading order and the files
+    the result will carry (JPEG bytes, delivered inline or as URLs when the result is written)."""
+
+    width: int
+    height: int
+    blocks: list[Block]
+    # `layout_det_res`: None when layout detection was off.
+    boxes: list[LayoutBox] | None
+    angle: int | None
+    spotting: SpottingResult | None
+    # `markdown.images` by `imgs/…` path, including the figures tables absorbed.
+    markdown_images: dict[str, bytes]
+    # `outputImages` by key, and `inputImage`; empty and None without visualisation.
+    output_images: dict[str, bytes]
+    input_image: bytes | None
+
+
+def _restructured(pages: Sequence[ReadPage], restructure: Restructuring) -> list[ReadPage]:
+    """The document's pages restructured together (spec §5.10): continued tables merged, titles re-levelled."""
+    restructured = restructure_pages(
+        [Page(p.width, p.height, tuple(p.blocks)) for p in pages],
+        merge_tables=restructure.merge_tables,
+        relevel_titles=restructure.relevel_titles,
+    )
+    return [replace(page, blocks=list(new.blocks)) for page, new in zip(pages, restructured, strict=True)]
+
+
 class DocumentPipeline:
     def __init__(self, config: ServiceConfig, layout: LayoutClient, recognition: RecognitionClient) -> None:
         self._config = config
@@ -199,7 +246,7 @@ class DocumentPipeline:
         self._recognition = recognition
 
     async def parse(
-        self, data: bytes, file_type: int | None, name_hint: str | None, options: ParseOptions,
+        self, data: bytes, file_type: int | None, name_hint: str | None, options: ParseOptions, delivery: Delivery,
         admit_pages: Callable[[int], Awaitable[None]] | None = None,
     ) -> LayoutParsingResultSet:
         """The `result` object of a successful response. `admit_pages(n)` is awaited once the page count is
@@ -210,22 +257,26 @@ class DocumentPipeline:
         try:
             if admit_pages is not None:
                 await admit_pages(document.num_pages)
-            pages = await self._parse_pages(document, options)
-            return LayoutParsingResultSet.model_validate(
-                {"layoutParsingResults": pages, "dataInfo": data_info(document)}
-            )
+            pages = await self._read_pages(document, options)
+            info = data_info(document)
         finally:
             document.close()
+        if options.restructure is not None:
+            pages = _restructured(pages, options.restructure)
+        results = await asyncio.gather(
+            *(self.page_result(page, index, options, delivery) for index, page in enumerate(pages))
+        )
+        return LayoutParsingResultSet(layoutParsingResults=list(results), dataInfo=info)
 
-    async def _parse_pages(self, document: Document, options: ParseOptions) -> list[LayoutParsingResult]:
+    async def _read_pages(self, document: Document, options: ParseOptions) -> list[ReadPage]:
         # Pages run concurrently up to a bound: while page n is in recognition, page n+1 is in layout and
-        # page n+2 is rendering, yet a 300-page PDF never holds more than the bound in memory.
+        # page n+2 is rendering, yet a 300-page PDF never holds more than the bound of page bitmaps in memory.
         slots = asyncio.Semaphore(self._config.pipeline.pages_in_flight_per_request)
 
-        async def one_page(index: int) -> LayoutParsingResult:
+        async def one_page(index: int) -> ReadPage:
             async with slots:
                 page = await asyncio.to_thread(document.page, index)
-                return await self.parse_page(page, options)
+                return await self.read_page(page, options)
 
         tasks = [asyncio.create_task(one_page(i)) for i in range(document.num_pages)]
         try:
@@ -234,7 +285,8 @@ class DocumentPipeline:
             for task in tasks:
                 task.cancel()
 
-    async def parse_page(self, page: np.ndarray, options: ParseOptions) -> LayoutParsingResult:
+    async def read_page(self, page: np.ndarray, options: ParseOptions) -> ReadPage:
+        """Layout stage, then recognition stage, for one page image (BGR)."""
         if options.use_layout_detection or options.classify_orientation:
             layout = await self._layout.detect(
                 page,
@@ -252,37 +304,62 @@ class DocumentPipeline:
         if options.use_layout_detection:
             blocks = blocks_from_boxes(layout.regions)
         else:
-            blocks = [Block(label=options.recognition.prompt_label or "ocr", bbox=(0, 0, size[0], size[1]))]
+            task = options.recognition.prompt_label
+            assert task is not None, "ParseOptions sets the page's task exactly when layout detection is off"
+            blocks = [Block(label=task, bbox=(0, 0, size[0], size[1]))]
         recognized = await self._recognition.recognize(
             page, [Region(b.label, b.bbox, b.polygon) for b in blocks], options.recognition
         )
         blocks, absorbed = apply_recognition(blocks, recognized, size)
         number_blocks(blocks, options.settings.markdown_ignore_labels)
         return await asyncio.to_thread(
-            self._page_result, original, page, PageBlocks(blocks, absorbed, recognized.spotting), layout, options
+            self._page_files, original, page, blocks, absorbed, layout, recognized.spotting, options
         )
 
-    def _page_result(
-        self, original: np.ndarray, page: np.ndarray, parsed: PageBlocks, layout: LayoutResult, options: ParseOptions
-    ) -> LayoutParsingResult:
-        width = page.shape[1]
+    def _page_files(
+        self, original: np.ndarray, page: np.ndarray, blocks: list[Block], absorbed: list[Block],
+        layout: LayoutResult, spotting: SpottingResult | None, options: ParseOptions,
+    ) -> ReadPage:
         max_side = self._config.output.max_output_image_side
-        images = attach_pictures(page, parsed.blocks + parsed.absorbed, options.markdown, max_side)
         boxes = layout.boxes if options.use_layout_detection else None
-        pruned = pruned_result(
-            (width, page.shape[0]), options.settings, parsed.blocks, boxes, layout.angle, options.markdown,
-            parsed.spotting,
+        output_images: dict[str, bytes] = {}
+        input_image = None
+        if options.visualize:
+            if boxes is not None:
+                output_images["layout_det_res"] = encode_jpeg(draw_layout(page, boxes), max_side=max_side)
+            if options.settings.use_doc_preprocessor:
+                output_images["preprocessed_img"] = encode_jpeg(page, max_side=max_side)
+            input_image = encode_jpeg(original, max_side=max_side)
+        return ReadPage(
+            width=page.shape[1],
+            height=page.shape[0],
+            blocks=blocks,
+            boxes=boxes,
+            angle=layout.angle,
+            spotting=spotting,
+            markdown_images=attach_pictures(page, blocks + absorbed, options.markdown, max_side),
+            output_images=output_images,
+            input_image=input_image,
         )
-        markdown = Markdown(text=render_page(parsed.blocks, width, options.markdown))
+
+    async def page_result(
+        self, page: ReadPage, index: int, options: ParseOptions, delivery: Delivery
+    ) -> LayoutParsingResult:
+        """The page's result, its files delivered under upstream's names for page `index`."""
+        pruned = pruned_result(
+            (page.width, page.height), options.settings, page.blocks, page.boxes, page.angle, options.markdown,
+            page.spotting,
+        )
+        markdown = Markdown(text=render_page(page.blocks, page.width, options.markdown))
         if options.return_markdown_images:
-            markdown.images = images
+            markdown.images = await delivery.deliver_all(page.markdown_images, f"markdown_{index}/{{key}}")
         result = LayoutParsingResult(prunedResult=pruned, markdown=markdown)
         if options.visualize:
-            output_images = {}
-            if boxes is not None:
-                output_images["layout_det_res"] = encode_jpeg_base64(draw_layout(page, boxes), max_side=max_side)
-            if options.settings.use_doc_preprocessor:
-                output_images["preprocessed_img"] = encode_jpeg_base64(page, max_side=max_side)
-            result.outputImages = output_images
-            result.inputImage = encode_jpeg_base64(original, max_side=max_side)
+            result.outputImages = await delivery.deliver_all(page.output_images, f"{{key}}_{index}.jpg")
+            if page.input_image is not None:
+                result.inputImage = await delivery.deliver(f"{INPUT_IMAGE_KEY}_{index}.jpg", page.input_image)
+        if options.export_docx:
+            result.exports = await docx_export(
+                page.blocks, page.width, page.markdown_images, f"page_{index}", options.markdown, delivery
+            )
         return result

@@ -112,6 +112,10 @@ class ParsingBlock(BaseModel):
     block_order: int | None
     group_id: int
     block_polygon_points: list[Point] | None = None
+    # Only after cross-page restructuring (spec §3.4): the block's index in the whole document, and for a table
+    # continued from an earlier page, the global id of the block it was merged into.
+    global_block_id: int | None = None
+    global_group_id: int | None = None
 
 
 class LayoutDetBox(BaseModel):
@@ -159,6 +163,17 @@ class Markdown(BaseModel):
     images: dict[str, str] | None = None
 
 
+class ExportContent(BaseModel):
+    """One exported file: Base64 or a URL, as the images are delivered."""
+
+    content: str
+    fileName: str
+
+
+class DocumentExports(BaseModel):
+    docx: ExportContent | None = None
+
+
 class LayoutParsingResult(BaseModel):
     """One page's result: complete on its own."""
 
@@ -166,6 +181,7 @@ class LayoutParsingResult(BaseModel):
     markdown: Markdown
     outputImages: dict[str, str] | None = None
     inputImage: str | None = None
+    exports: DocumentExports | None = None
 
 
 class PageSize(BaseModel):
@@ -198,6 +214,56 @@ class Envelope(BaseModel):
 
 class LayoutParsingResponse(Envelope):
     result: LayoutParsingResultSet
+
+
+class RestructurePage(BaseModel):
+    """A page of an earlier `/layout-parsing` result, as the client got it."""
+
+    prunedResult: PrunedResult
+    markdownImages: dict[str, str] | None = None
+
+
+class RestructurePagesRequest(BaseModel):
+    """Body of `POST /restructure-pages` (spec §3.5)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pages: list[RestructurePage] = Field(min_length=1)
+    mergeTables: bool = True
+    relevelTitles: bool = True
+    concatenatePages: bool = False
+    prettifyMarkdown: bool = True
+    showFormulaNumber: bool = False
+    returnMarkdownImages: bool = True
+    outputFormats: list[Literal["docx"]] | None = None
+    logId: str | None = None
+
+
+class DocumentPrunedResult(BaseModel):
+    """A document concatenated into one result (`concatenatePages`): the first page's size and settings, every
+    page's blocks in order, and each page's layout and preprocessing results as lists."""
+
+    page_count: int
+    width: int
+    height: int
+    model_settings: ModelSettings
+    parsing_res_list: list[ParsingBlock]
+    layout_det_res: list[LayoutDetResult] | None = None
+    doc_preprocessor_res: list[DocPreprocessorResult] | None = None
+
+
+class RestructuredResult(BaseModel):
+    prunedResult: PrunedResult | DocumentPrunedResult
+    markdown: Markdown
+    exports: DocumentExports | None = None
+
+
+class RestructurePagesResult(BaseModel):
+    layoutParsingResults: list[RestructuredResult]
+
+
+class RestructurePagesResponse(Envelope):
+    result: RestructurePagesResult
 
 
 class ErrorResponse(Envelope):

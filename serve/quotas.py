@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Container
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -116,7 +117,7 @@ class QuotaMiddleware:
     AuthMiddleware) with `quotas`, and tells the client where it stands in `X-RateLimit-*` headers; over the
     limit, 429 with Retry-After in the envelope. Installed only when quotas are on (serve/http_app.py)."""
 
-    def __init__(self, app: ASGIApp, quotas: Quotas, public_paths: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, quotas: Quotas, public_paths: Container[str]) -> None:
         self.app = app
         self.quotas = quotas
         self.public_paths = public_paths

@@ -41,7 +41,7 @@ def pruned_result(
         width=width,
         height=height,
         model_settings=settings,
-        parsing_res_list=[_block(b, blocks, width, settings.format_block_content, markdown) for b in blocks],
+        parsing_res_list=parsing_blocks(blocks, width, settings.format_block_content, markdown),
     )
     if layout_boxes is not None:
         result.layout_det_res = LayoutDetResult(boxes=[_box(box) for box in layout_boxes])
@@ -55,6 +55,13 @@ def pruned_result(
     if spotting is not None:
         result.spotting_res = SpottingRes(rec_polys=spotting.rec_polys, rec_texts=spotting.rec_texts)
     return result
+
+
+def parsing_blocks(
+    blocks: Sequence[Block], page_width: int, formatted: bool, markdown: MarkdownOptions
+) -> list[ParsingBlock]:
+    """`parsing_res_list`; `formatted`: `formatBlockContent`, each block's content as Markdown renders it."""
+    return [_block(b, blocks, page_width, formatted, markdown) for b in blocks]
 
 
 def _block(
@@ -74,6 +81,9 @@ def _block(
     )
     if block.polygon is not None:
         result.block_polygon_points = list(block.polygon)
+    if block.global_block_id is not None:
+        result.global_block_id = block.global_block_id
+        result.global_group_id = block.global_group_id
     return result
 
 

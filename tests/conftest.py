@@ -23,3 +23,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     with running_redis(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server for the session; tests make buckets of their own (with `use_dummy_credentials` set)."""
+    from tests.moto_server import running_moto
+
+    with running_moto() as endpoint:
+        yield endpoint

@@ -3,7 +3,6 @@ loaded by the production backend (serve/backends/pp_doclayout_v2.py)."""
 
 from __future__ import annotations
 
-import asyncio
 
 import cv2
 import numpy as np
@@ -21,6 +20,7 @@ from serve.recognition_stage import load_recognition_backend
 from loadtest.direct import DirectLayout
 from tests.models.conftest import tiny_layout_config
 from loadtest.tiny_layout_models import build_tiny_pp_doclayout_v2
+from tests.page_results import parse_page
 
 pytestmark = pytest.mark.models
 
@@ -83,7 +83,7 @@ def test_parsing_res_list_follows_the_model_order_not_geometry(layout_config, en
     pipeline = DocumentPipeline(config, DirectLayout(engine), recognition)
     options = ParseOptions.from_request(LayoutParsingRequest(file="x", visualize=False), config,
                                         recognition.capabilities)
-    result = asyncio.run(pipeline.parse_page(page, options)).model_dump(exclude_unset=True)
+    result = parse_page(pipeline, page, options).model_dump(exclude_unset=True)
 
     layout = engine.run([page], [LayoutRequest(classify_orientation=False, postprocess=options.postprocess)])[0]
     expected = [(b.label, list(b.coordinate)) for b in filter_overlaps(layout.boxes)]

@@ -3,13 +3,13 @@ outlines from its instance masks reach `layout_det_res` and `parsing_res_list` a
 
 from __future__ import annotations
 
-import asyncio
 
 import numpy as np
 import pytest
 
-from layout.postprocess import PostprocessOptions, postprocess_detections
+from layout.postprocess import postprocess_detections
 from loadtest.direct import DirectLayout
+from serve.backends.base import RecognitionCapabilities
 from serve.config import LayoutConfig, ServiceConfig
 from serve.layout_stage import LayoutEngine
 from serve.pipeline import DocumentPipeline, ParseOptions
@@ -17,6 +17,7 @@ from serve.protocol import LayoutParsingRequest
 from serve.recognition_stage import load_recognition_backend
 from tests.models.conftest import tiny_layout_config
 from loadtest.tiny_layout_models import build_tiny_pp_doclayout_v3
+from tests.page_results import parse_page
 
 pytestmark = pytest.mark.models
 
@@ -50,10 +51,14 @@ def test_masked_detections_carry_an_outline_inside_their_box(detections):
         assert min(ys) >= int(d.bbox[1]) - 1 and max(ys) <= d.bbox[3] + 1
 
 
+def request_options(**fields) -> ParseOptions:
+    return ParseOptions.from_request(LayoutParsingRequest(file="x", **fields), ServiceConfig(), RecognitionCapabilities())
+
+
 def test_the_shape_mode_decides_what_is_reported(detections, page):
     size = page.shape[1::-1]
-    poly = postprocess_detections(detections, size, PostprocessOptions(shape_mode="poly"))
-    rect = postprocess_detections(detections, size, PostprocessOptions(shape_mode="rect"))
+    poly = postprocess_detections(detections, size, request_options(layoutShapeMode="poly").postprocess)
+    rect = postprocess_detections(detections, size, request_options(layoutShapeMode="rect").postprocess)
     assert any(b.polygon_points for b in poly) and not any(b.polygon_points for b in rect)
 
 
@@ -62,7 +67,7 @@ def test_parsing_res_list_reports_the_outlines_of_its_blocks(layout_config, engi
     recognition = load_recognition_backend(config.recognition)
     pipeline = DocumentPipeline(config, DirectLayout(engine), recognition)
     request = LayoutParsingRequest(file="x", visualize=False, layoutShapeMode="poly")
-    result = asyncio.run(pipeline.parse_page(page, ParseOptions.from_request(request, config, recognition.capabilities)))
+    result = parse_page(pipeline, page, ParseOptions.from_request(request, config, recognition.capabilities))
     pruned = result.model_dump(exclude_unset=True)["prunedResult"]
     outlines = {tuple(b["coordinate"]): b["polygon_points"] for b in pruned["layout_det_res"]["boxes"]
                 if "polygon_points" in b}

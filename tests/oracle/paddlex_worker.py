@@ -12,16 +12,43 @@ import sys
 PROTOCOL = sys.stdout
 sys.stdout = sys.stderr
 
+from bs4 import BeautifulSoup
+from paddlex.inference.pipelines.paddleocr_vl.pipeline import _PaddleOCRVLPipeline
 from paddlex.inference.pipelines.paddleocr_vl.uilts import (
     convert_otsl_to_html,
     filter_overlap_boxes,
     truncate_repetitive_content,
 )
+from paddlex.inference.serving.basic_serving._pipeline_apps._common.common import prune_result
+
+
+def restructure_pages(pages, merge_tables, relevel_titles, concatenate_pages):
+    """What `/restructure-pages` does with the pages' prunedResults, plus what the wire hides: each block's
+    title level (`title_level` is not serialised) and each result's Markdown text."""
+    # As the serving app hands them over: wrapped, with the input path and page index pruning removed.
+    originals = [{"res": {**pruned, "input_path": "", "page_index": i}} for i, pruned in enumerate(pages)]
+    # `restructure_pages` never touches `self`; calling it unbound spares building the whole pipeline.
+    results = _PaddleOCRVLPipeline.restructure_pages(
+        None, originals, merge_tables=merge_tables, relevel_titles=relevel_titles,
+        concatenate_pages=concatenate_pages,
+    )
+    return [
+        {
+            "pruned": prune_result(result.json["res"]),
+            "title_levels": [getattr(block, "title_level", None) for block in result["parsing_res_list"]],
+            "markdown": result._to_markdown(pretty=True)["markdown_texts"],
+        }
+        for result in results
+    ]
+
 
 FUNCTIONS = {
     "otsl_to_html": lambda text: convert_otsl_to_html(text),
     "truncate_repetitive_content": lambda text, min_count: truncate_repetitive_content(text, min_count=min_count),
     "filter_overlap_boxes": lambda boxes: filter_overlap_boxes({"boxes": boxes}, "rect")["boxes"],
+    "restructure_pages": restructure_pages,
+    # BeautifulSoup's re-serialisation, which PaddleX applies to a table it merges into.
+    "normalise_html": lambda text: str(BeautifulSoup(text, "html.parser")),
 }
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pypdfium2 as pdfium
 import pytest
 import yaml
+from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.processes import command_lines, server_pid, session_of
@@ -36,7 +37,7 @@ METRICS_WAIT_S = 30
 RECOVERY_WAIT_S = 120
 
 # The service tests' copy of configs/local.yaml: a page limit and a body cap a test can reach, and loopback URLs
-# allowed (only for the test's own file server).
+# allowed (only for the test's own file server). Its result store is the test's own directory.
 TEST_OVERRIDES = {"input": {"max_pages": 300, "max_request_bytes": 20_000_000,
                             "url_fetch": {"allowed_hosts": ["127.0.0.1"], "timeout_s": 5}}}
 
@@ -49,8 +50,15 @@ def metrics_url() -> str:
 
 # Package scope: this app stops before the VL app of tests/service_vl starts, so the two never share the CPUs.
 @pytest.fixture(scope="package")
-def service_url(tmp_path_factory: pytest.TempPathFactory, metrics_url: str) -> Iterator[str]:
-    with running_service(tmp_path_factory.mktemp("service"), args_overrides=TEST_OVERRIDES,
+def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The filesystem result store of the app of `service_url`."""
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture(scope="package")
+def service_url(tmp_path_factory: pytest.TempPathFactory, metrics_url: str, results_dir: Path) -> Iterator[str]:
+    overrides = {**TEST_OVERRIDES, "storage": {"filesystem": {"root": str(results_dir)}}}
+    with running_service(tmp_path_factory.mktemp("service"), args_overrides=overrides,
                          metrics_port=urlsplit(metrics_url).port) as url:
         yield url
 
@@ -131,3 +139,42 @@ def report_png() -> bytes:
             y += 34
         y += 40
     return cv2.imencode(".png", page)[1].tobytes()
+
+
+def continued_table_pdf() -> bytes:
+    """Two pages: a title, a paragraph and a table that runs to the foot of page 1 and goes on, same columns and
+    width, at the top of page 2, followed by a paragraph."""
+    columns = (100, 350, 600, 850)
+    first = np.full((1400, 950, 3), 255, np.uint8)
+    cv2.putText(first, "Quarterly Figures", (250, 120), cv2.FONT_HERSHEY_DUPLEX, 1.5, (0, 0, 0), 2)
+    _paragraph(first, 200)
+    _table(first, 480, columns, [["Region", "Units", "Revenue"]] + [[f"North {i}", str(100 + i), str(2000 + 13 * i)]
+                                                                   for i in range(15)])
+    second = np.full((1400, 950, 3), 255, np.uint8)
+    _table(second, 100, columns, [[f"South {i}", str(300 + i), str(5000 + 17 * i)] for i in range(14)])
+    _paragraph(second, 900)
+    images = [Image.fromarray(page[:, :, ::-1]) for page in (first, second)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, "PDF", save_all=True, append_images=images[1:], resolution=144)
+    return buffer.getvalue()
+
+
+def _paragraph(page: np.ndarray, top: int) -> None:
+    words = "the quick brown fox jumps over the lazy dog and keeps running".split()
+    for line in range(5):
+        cv2.putText(page, " ".join(words[line % 4 :][:9]), (100, top + 34 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
+                    (0, 0, 0), 2)
+
+
+def _table(page: np.ndarray, top: int, columns: tuple[int, ...], rows: list[list[str]]) -> None:
+    """A ruled grid, one 50 px row per entry of `rows`."""
+    row_height = 50
+    bottom = top + row_height * len(rows)
+    for r in range(len(rows) + 1):
+        cv2.line(page, (columns[0], top + r * row_height), (columns[-1], top + r * row_height), (0, 0, 0), 2)
+    for x in columns:
+        cv2.line(page, (x, top), (x, bottom), (0, 0, 0), 2)
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            cv2.putText(page, text, (columns[c] + 12, top + r * row_height + 32), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
+                        (0, 0, 0), 2)

@@ -1,6 +1,7 @@
-"""The embedded app with API keys and Redis quotas on, behind two ingress replicas: keys are checked, the
-quota is one count for the whole service, a document over the page quota is refused whole, and keys never reach
-the logs."""
+"""The embedded app with API keys and Redis quotas on, and its files in an S3 bucket, behind two ingress replicas:
+keys are checked, the quota is one count for the whole service, a document over the page quota is refused whole,
+keys never reach the logs, and the files either replica stored are GETs of presigned URLs into the bucket (a real
+moto S3 server, spoken to over HTTP by the production client code)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
+import cv2
 import httpx
+import numpy as np
 import pytest
 
 from loadtest.service import running_service
+from tests.moto_server import use_dummy_credentials
 from tests.service.conftest import b64, blank_pdf, report_png
 
 pytestmark = pytest.mark.service
 
-KEYS = {"ci": "ci-secret-0123456789", "pages": "pages-secret-0123456789"}
+KEYS = {"ci": "ci-secret-0123456789", "pages": "pages-secret-0123456789", "files": "files-secret-0123456789"}
 REQUESTS_PER_MINUTE = 4
 PAGES_PER_DAY = 3
+BUCKET = "secured-results"
 
 
 @dataclass(frozen=True)
@@ -33,15 +39,21 @@ class Secured:
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Secured]:
+def secured(tmp_path_factory: pytest.TempPathFactory, redis_url: str, s3_endpoint: str) -> Iterator[Secured]:
     workdir = tmp_path_factory.mktemp("service-secured")
     overrides = {
         "auth": {"enabled": True, "keys_env": "TEST_OCRVL_API_KEYS"},
         "quotas": {"enabled": True, "redis_url": redis_url, "key_prefix": "secured",
                    "default": {"requests_per_minute": REQUESTS_PER_MINUTE},
                    "clients": {"pages": {"pages_per_day": PAGES_PER_DAY}}},
+        "output": {"images": "url"},
+        "storage": {"backend": "s3", "s3": {"bucket": BUCKET, "endpoint_url": s3_endpoint, "region": "us-east-1",
+                                            "addressing_style": "path"}},
     }
     with pytest.MonkeyPatch.context() as env:
+        # The replicas inherit the server's environment: boto3's chain finds the dummy keys there.
+        use_dummy_credentials(env, workdir)
+        boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=BUCKET)
         env.setenv("TEST_OCRVL_API_KEYS", ",".join(f"{client}:{key}" for client, key in KEYS.items()))
         with running_service(workdir, args_overrides=overrides,
                              deployment_overrides={"Ingress": {"num_replicas": 2}}) as url:
@@ -86,3 +98,18 @@ def test_a_document_over_the_page_quota_is_refused_whole(secured):
 def test_keys_never_reach_the_logs(secured):
     log = secured.log.read_text()
     assert all(key not in log for key in KEYS.values())
+
+
+def test_files_go_to_the_bucket_and_any_client_gets_them_by_their_presigned_urls(secured, s3_endpoint):
+    # Each of two requests may land on either ingress replica; every URL resolves, with no key and no replica.
+    pages = [secured.post("files", {"file": b64(report_png()), "fileType": 1}).json()["result"]["layoutParsingResults"][0]
+             for _ in range(2)]
+    urls = [url for page in pages for url in (page["inputImage"], *page["outputImages"].values())]
+    assert len(urls) == 4
+    for url in urls:
+        assert url.startswith(f"{s3_endpoint}/{BUCKET}/") and "Signature=" in url
+        download = httpx.get(url, timeout=60)
+        assert download.status_code == 200
+        assert cv2.imdecode(np.frombuffer(download.content, np.uint8), cv2.IMREAD_COLOR) is not None
+    stored = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket=BUCKET)["KeyCount"]
+    assert stored >= 4

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-
 import cv2
 import numpy as np
 import pytest
 
-from layout.crop import DEFAULT_MAX_SIDE, crop, encode_jpeg_base64, image_path_for, rotate_page
+from layout.crop import DEFAULT_MAX_SIDE, crop, encode_jpeg, image_path_for, rotate_page
 
 
 def page(height: int = 60, width: int = 80) -> np.ndarray:
@@ -17,8 +15,8 @@ def page(height: int = 60, width: int = 80) -> np.ndarray:
     return np.stack([ys % 256, xs % 256, (ys + xs) % 256], axis=-1).astype(np.uint8)
 
 
-def decode(data: str) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
+def decode(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
 def test_crop_cuts_the_box_with_truncated_coordinates() -> None:
@@ -63,7 +61,7 @@ def test_image_path_uses_the_label_and_int_box() -> None:
 
 def test_jpeg_round_trips_at_original_size_when_within_the_cap() -> None:
     image = np.full((40, 70, 3), (10, 120, 230), np.uint8)
-    decoded = decode(encode_jpeg_base64(image))
+    decoded = decode(encode_jpeg(image))
     assert decoded.shape == image.shape
     assert np.abs(decoded.astype(int) - image.astype(int)).max() <= 3
 
@@ -75,17 +73,17 @@ def test_jpeg_round_trips_at_original_size_when_within_the_cap() -> None:
 def test_jpeg_is_downscaled_to_fit_the_square_keeping_aspect(
     shape: tuple[int, int, int], max_side: int, expected: tuple[int, int, int]
 ) -> None:
-    assert decode(encode_jpeg_base64(np.zeros(shape, np.uint8), max_side=max_side)).shape == expected
+    assert decode(encode_jpeg(np.zeros(shape, np.uint8), max_side=max_side)).shape == expected
 
 
 def test_jpeg_default_cap_is_2000() -> None:
     assert DEFAULT_MAX_SIDE == 2000
-    assert decode(encode_jpeg_base64(np.zeros((2500, 1000, 3), np.uint8))).shape == (2000, 800, 3)
+    assert decode(encode_jpeg(np.zeros((2500, 1000, 3), np.uint8))).shape == (2000, 800, 3)
 
 
 def test_jpeg_lower_quality_is_smaller() -> None:
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    assert len(encode_jpeg_base64(noise, quality=30)) < len(encode_jpeg_base64(noise, quality=95))
+    assert len(encode_jpeg(noise, quality=30)) < len(encode_jpeg(noise, quality=95))
 
 
 @pytest.mark.parametrize(
@@ -94,14 +92,14 @@ def test_jpeg_lower_quality_is_smaller() -> None:
 )
 def test_jpeg_rejects_bad_arguments(kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        encode_jpeg_base64(np.zeros((4, 4, 3), np.uint8), **kwargs)
+        encode_jpeg(np.zeros((4, 4, 3), np.uint8), **kwargs)
 
 
 def test_jpeg_rejects_non_uint8_and_empty_images() -> None:
     with pytest.raises(ValueError, match="uint8"):
-        encode_jpeg_base64(np.zeros((4, 4, 3), np.float32))
+        encode_jpeg(np.zeros((4, 4, 3), np.float32))
     with pytest.raises(ValueError, match="empty"):
-        encode_jpeg_base64(np.zeros((0, 4, 3), np.uint8))
+        encode_jpeg(np.zeros((0, 4, 3), np.uint8))
 
 
 def test_rotate_page_turns_content_counter_clockwise() -> None:

@@ -207,6 +207,20 @@ def test_auth_is_on_and_every_pod_mounts_the_key_file_read_only(target):
         assert [item["path"] for item in secrets[name]["items"]] == [key_name]
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_results_go_to_s3_by_url_and_every_pod_gets_the_optional_credentials(target):
+    rayservice = rayservice_of(target)
+    (application,) = serve_config_of(target)["applications"]
+    (ingress,) = load_documents(target, "service.yaml")
+    storage = application["args"]["storage"]
+    assert application["args"]["output"]["images"] == "url"
+    assert storage["backend"] == "s3" and storage["s3"]["bucket"]
+    assert storage["public_base_url"] == f"https://{ingress['spec']['rules'][0]['host']}"
+    for template in pod_templates(rayservice):
+        # Optional, so a pod role (IRSA, workload identity) can stand in for the Secret.
+        assert ray_container(template)["envFrom"] == [{"secretRef": {"name": "ocrvl-s3-credentials", "optional": True}}]
+
+
 def test_render_check_passes_on_the_checked_in_files():
     assert render.main(["--check"]) == 0
 

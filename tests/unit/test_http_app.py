@@ -15,12 +15,17 @@ from serve.auth import KeyConfigError
 from serve.config import ServiceConfig
 from serve.http_app import ENDPOINTS, build_http_app
 from serve.metrics import IngressMetrics
+from serve.storage import ResultStore
+from serve.storage.filesystem import FilesystemStore
 
 
 class _Routes:
     """Answers every endpoint at once: what is under test is what stands in front of them."""
 
     async def infer(self) -> JSONResponse:
+        return JSONResponse({"logId": "x", "errorCode": 0, "errorMsg": "Success"})
+
+    async def restructure_pages(self) -> JSONResponse:
         return JSONResponse({"logId": "x", "errorCode": 0, "errorMsg": "Success"})
 
     async def health(self) -> JSONResponse:
@@ -30,15 +35,23 @@ class _Routes:
         return JSONResponse({"logId": "x", "errorCode": 0, "errorMsg": "Ready", "result": {"stages": {}}})
 
 
-def _build(config: dict) -> FastAPI:
+def _build(config: dict, store: ResultStore | None = None) -> FastAPI:
     service = ServiceConfig.model_validate(config)
-    return build_http_app(service, _Routes(), IngressMetrics(ENDPOINTS), Admission(4, 1), None)
+    return build_http_app(service, _Routes(), IngressMetrics(ENDPOINTS), Admission(4, 1), None, store)
 
 
 def _post(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.Response:
     async def call() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
             return await client.post("/layout-parsing", headers=headers or {})
+
+    return asyncio.run(call())
+
+
+def _get(app: FastAPI, url: str) -> httpx.Response:
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await client.get(url)
 
     return asyncio.run(call())
 
@@ -68,4 +81,20 @@ def test_quotas_on_without_a_quota_store_is_a_configuration_error(monkeypatch):
     service = ServiceConfig.model_validate({"auth": {"enabled": True, "keys_env": "OCRVL_TEST_KEYS"},
                                             "quotas": {"enabled": True, "redis_url": "redis://127.0.0.1:1"}})
     with pytest.raises(ValueError, match="quota"):
-        build_http_app(service, _Routes(), IngressMetrics(ENDPOINTS), Admission(4, 1), None)
+        build_http_app(service, _Routes(), IngressMetrics(ENDPOINTS), Admission(4, 1), None, None)
+
+
+def test_url_delivery_without_a_result_store_is_a_configuration_error():
+    with pytest.raises(ValueError, match="result store"):
+        _build({"output": {"images": "url"}})
+
+
+def test_a_signed_file_url_needs_no_api_key_but_the_api_still_does(monkeypatch, tmp_path):
+    monkeypatch.setenv("OCRVL_TEST_KEYS", "team:k-123")
+    store = FilesystemStore(tmp_path, ttl_s=60)
+    asyncio.run(store.put("log/page.jpg", b"jpeg", "image/jpeg", 60))
+    url = store.url("log/page.jpg", public_base_url="http://test")
+    app = _build({"auth": {"enabled": True, "keys_env": "OCRVL_TEST_KEYS"}, "output": {"images": "url"}}, store)
+    assert _get(app, url).content == b"jpeg"
+    assert _get(app, url.replace("signature=", "signature=0")).status_code == 403
+    assert _post(app).status_code == 401

@@ -6,7 +6,15 @@ from dataclasses import replace
 
 import pytest
 
-from layout.markdown import MarkdownOptions, format_block_content, render_block, render_page
+from layout.markdown import (
+    MarkdownOptions,
+    format_block_content,
+    render_block,
+    render_document,
+    render_page,
+    title_heading,
+)
+from layout.restructure import Page
 from layout.types import Block
 
 PAGE_WIDTH = 1000
@@ -63,6 +71,38 @@ def test_doc_title_is_h1_on_one_line_without_soft_hyphens(options: MarkdownOptio
 )
 def test_paragraph_title_level_follows_its_numbering(title: str, expected: str) -> None:
     assert render_block(block("paragraph_title", title), PAGE_WIDTH, PRETTY) == expected
+
+
+@pytest.mark.parametrize(
+    ("label", "content", "title_level", "expected"),
+    [
+        ("doc_title", "A Vision-Lan-\nguage Model", None, ("A Vision-Language Model", 0)),
+        ("paragraph_title", "2.1 Data", None, ("2.1 Data", 2)),
+        ("paragraph_title", "1.Intro", None, ("1. Intro", 1)),
+        ("paragraph_title", "2.1 Data", 1, ("2.1 Data", 1)),
+        ("paragraph_title", "1.Intro\nduction", 3, ("1. Intro duction", 3)),
+        ("paragraph_title", "Scope", 0, ("Scope", 0)),
+    ],
+)
+def test_title_heading_is_the_title_text_and_its_level(
+    label: str, content: str, title_level: int | None, expected: tuple[str, int]
+) -> None:
+    b = block(label, content)
+    b.title_level = title_level
+    assert title_heading(b) == expected
+
+
+def test_title_heading_is_only_for_titles() -> None:
+    with pytest.raises(ValueError):
+        title_heading(block("text", "1 Introduction"))
+
+
+@pytest.mark.parametrize(("level", "marks"), [(0, "#"), (1, "##"), (3, "####"), (5, "######"), (8, "######")])
+def test_a_relevelled_paragraph_title_takes_its_level_clamped_to_six_marks(level: int, marks: str) -> None:
+    b = block("paragraph_title", "2.1.3 Data")
+    b.title_level = level
+    assert render_block(b, PAGE_WIDTH, PRETTY) == f"{marks} 2.1.3 Data"
+    assert format_block_content(b, PAGE_WIDTH, PLAIN) == f"{marks} 2.1.3 Data"
 
 
 def test_paragraph_title_joins_wrapped_lines() -> None:
@@ -266,3 +306,18 @@ def test_format_block_content_ignores_ignore_labels_and_keeps_formula_numbers() 
 def test_format_block_content_tags_a_formula_given_its_number() -> None:
     formula, number = block("display_formula", " $$ y $$ "), block("formula_number", "(3)")
     assert format_block_content(formula, PAGE_WIDTH, NUMBERED, number) == "$$y \\tag*{(3)}$$"
+
+
+def test_document_joins_the_pages_markdown_like_blocks_and_sizes_pictures_per_page() -> None:
+    first = Page(1000, 1400, (block("text", "Cut in the mid-"), picture("image", bbox=(0, 0, 500, 100))))
+    empty = Page(1000, 1400, (block("header", "Journal"),))
+    second = Page(500, 700, (block("text", "dle of a sentence"), picture("image", bbox=(0, 0, 250, 50))))
+    assert render_document([first, empty, second], PLAIN) == (
+        "Cut in the mid-\n\n![](imgs/img_in_image_box_0_0_500_100.jpg)\n\n"
+        "dle of a sentence\n\n![](imgs/img_in_image_box_0_0_250_50.jpg)"
+    )
+    assert 'width="50%"' in render_document([first, second], PRETTY).split("dle of")[1]
+
+
+def test_document_of_no_pages_is_empty_text() -> None:
+    assert render_document([], PRETTY) == ""

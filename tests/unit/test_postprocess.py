@@ -5,6 +5,10 @@ import pytest
 from layout.labels import LABEL_TO_ID, resolve_per_class
 from layout.postprocess import LayoutBox, PostprocessOptions, filter_overlaps, postprocess_detections
 from layout.types import BBox, Detection
+from serve.backends.base import RecognitionCapabilities
+from serve.config import LayoutDefaults, ServiceConfig
+from serve.pipeline import ParseOptions
+from serve.protocol import LayoutParsingRequest
 
 PORTRAIT = (1000, 1400)
 LANDSCAPE = (1400, 1000)
@@ -19,10 +23,21 @@ def box(label: str, coordinate: tuple[int, int, int, int]) -> LayoutBox:
 
 
 def options(**overrides: object) -> PostprocessOptions:
-    """Everything off except what a test turns on: no threshold, no NMS, no unclip, no containment merging."""
-    settings: dict[str, object] = {"threshold": 0.0, "nms": False, "unclip_ratio": 1.0, "merge_mode": "union"}
+    """Everything off except what a test turns on: no threshold, no NMS, no unclip, no containment merging; the
+    configured large-image rule and shape mode."""
+    settings: dict[str, object] = {
+        "threshold": 0.0, "nms": False, "unclip_ratio": 1.0, "merge_mode": "union", "shape_mode": "auto",
+        "large_image_ratio_landscape": LayoutDefaults().large_image_ratio_landscape,
+        "large_image_ratio_portrait": LayoutDefaults().large_image_ratio_portrait,
+    }
     settings.update(overrides)
     return PostprocessOptions(**settings)  # type: ignore[arg-type]
+
+
+def shipped_options() -> PostprocessOptions:
+    """What a request with every layout field null gets from the default configuration."""
+    request = LayoutParsingRequest(file="unused")
+    return ParseOptions.from_request(request, ServiceConfig(), RecognitionCapabilities()).postprocess
 
 
 def run(detections: list[Detection], page: tuple[int, int] = PORTRAIT, **overrides: object) -> list[LayoutBox]:
@@ -55,7 +70,7 @@ def test_per_class_threshold_falls_back_to_half_for_a_missing_class() -> None:
 
 def test_default_options_use_the_shipped_per_class_thresholds() -> None:
     detections = [det("text", (0, 0, 10, 10), 0.45), det("table", (0, 20, 10, 30), 0.45)]
-    assert labels(postprocess_detections(detections, PORTRAIT, PostprocessOptions())) == ["text"]
+    assert labels(postprocess_detections(detections, PORTRAIT, shipped_options())) == ["text"]
 
 
 # --- NMS ------------------------------------------------------------------------------------------------------

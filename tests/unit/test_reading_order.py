@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from layout.labels import LABEL_TO_ID
-from layout.reading_order import assign_reading_order
+from layout.reading_order import assign_reading_order, read_runs_together
 from layout.types import BBox, Detection
 
 PAGE = (1000, 1400)
@@ -111,3 +111,16 @@ def test_result_keeps_input_order_and_sets_consecutive_ranks_on_copies() -> None
 
 def test_empty_page_has_no_order() -> None:
     assert assign_reading_order([], PAGE) == []
+
+
+def test_a_run_is_read_without_interruption_and_what_lay_between_follows_it() -> None:
+    # Blocks 1 and 4 are one paragraph around the pictures 2 and 3; block 5 keeps its place after them.
+    assert read_runs_together(6, [[0], [1, 4], [5]]) == [0, 1, 4, 2, 3, 5]
+
+
+def test_runs_of_one_block_change_nothing() -> None:
+    assert read_runs_together(4, [[0], [2]]) == [0, 1, 2, 3]
+
+
+def test_consecutive_runs_each_pull_their_members_together() -> None:
+    assert read_runs_together(7, [[0, 2], [3, 6]]) == [0, 2, 1, 3, 6, 4, 5]

@@ -15,6 +15,7 @@ from serve.config import ServiceConfig
 from serve.layout_stage import LayoutRequest, LayoutResult
 from serve.pipeline import DocumentPipeline, ParseOptions
 from serve.protocol import LayoutParsingRequest
+from tests.page_results import parse_page
 
 PAGE = np.full((1000, 800, 3), 255, np.uint8)
 
@@ -66,7 +67,7 @@ class FixedLayout:
         self.boxes = boxes
 
     async def detect(self, page: np.ndarray, request: LayoutRequest) -> LayoutResult:
-        regions = filter_overlaps(self.boxes, request.postprocess)
+        regions = filter_overlaps(self.boxes)
         return LayoutResult(angle=None, upright=None, boxes=self.boxes, regions=regions)
 
 
@@ -75,7 +76,7 @@ def _parse_page(backend, boxes, **request):
     pipeline = DocumentPipeline(config, FixedLayout(boxes), backend)
     options = ParseOptions.from_request(LayoutParsingRequest(file="x", visualize=False, **request), config,
                                         backend.capabilities)
-    return asyncio.run(pipeline.parse_page(PAGE, options)).model_dump(exclude_unset=True)
+    return parse_page(pipeline, PAGE, options).model_dump(exclude_unset=True)
 
 
 def test_an_absorbed_figure_leaves_the_block_list_but_keeps_its_picture():
