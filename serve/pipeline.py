@@ -1,4 +1,5 @@
-"""One request's journey: load the file, render pages lazily, and stream them through the two stages.
+"""One request's journey: load the file, render pages lazily and stream them through the two stages, restructure
+the document across pages when asked, then write each page's result, its files handed to the request's delivery.
 
 `DocumentPipeline` only depends on two small async stage interfaces, so the same code runs behind Ray Serve
 handles (the service) and over in-process models (the benchmark's direct baseline).
@@ -38,7 +39,6 @@ from serve.protocol import (
 )
 from serve.results import pruned_result
 from serve.url_fetch import fetch_url, is_url
-
 
 # The key upstream stores a page's `inputImage` under (`input_img_{page}.jpg`).
 INPUT_IMAGE_KEY = "input_img"
