@@ -103,7 +103,10 @@ def test_a_giant_pdf_page_is_rendered_within_the_pixel_limit_or_refused(client):
 
 
 def test_pdf_at_the_page_limit_is_processed_in_full(client):
-    r = client.post("/layout-parsing", json={"file": b64(blank_pdf(300)), "visualize": False})
+    # About a second a page on two cores (issue 17 is about that): give it the service's default deadline, so the
+    # answer or the service's own 504 arrives before the client gives up.
+    deadline_s = ServiceConfig.model_validate(LOCAL_ARGS).deadline.default_s
+    r = client.post("/layout-parsing", json={"file": b64(blank_pdf(300)), "visualize": False}, timeout=deadline_s + 30)
     assert r.status_code == 200
     result = r.json()["result"]
     assert result["dataInfo"]["numPages"] == 300 == len(result["layoutParsingResults"])
