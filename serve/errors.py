@@ -117,6 +117,26 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse
     return error_response(500, INTERNAL_ERROR_MESSAGE, log_id)
 
 
+# What a failure after a streamed answer began is reported as, in its last line: the status the handlers below
+# give the same failure before an answer begins.
+STREAMED_FAILURE_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (InputError, 422),
+    (DeadlineExceeded, 504),
+    (StageUnavailable, 503),
+    (BackPressureError, 503),
+)
+
+
+def streamed_failure(exc: Exception, log_id: str) -> dict[str, Any]:
+    """The envelope that ends a streamed answer cut short by `exc`; unexpected failures are logged, and reported
+    as upstream reports them."""
+    for kind, status in STREAMED_FAILURE_STATUS:
+        if isinstance(exc, kind):
+            return envelope(status, str(exc), log_id)
+    logger.error("request %s failed while streaming", log_id, exc_info=exc)
+    return envelope(500, INTERNAL_ERROR_MESSAGE, log_id)
+
+
 def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     """Every failure in the envelope; `retry_after_s` is what 503s tell clients."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)

@@ -6,26 +6,29 @@ No `from __future__ import annotations` here: FastAPI reads the route signatures
 
 
 import asyncio
+import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing, asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from layout.decode import InputError
+from layout.decode import Document, InputError, data_info
 from serve.admission import Admission
 from serve.auth import CLIENT_ID
 from serve.backends import RECOGNITION_BACKENDS, backend_class
 from serve.config import DeadlineConfig, ServiceConfig
 from serve.delivery import Delivery, InlineDelivery, StoredDelivery
-from serve.errors import DeadlineExceeded, new_log_id
+from serve.errors import DeadlineExceeded, new_log_id, streamed_failure
 from serve.health import STAGES, readiness_problems, stage_replicas
 from serve.http_app import ENDPOINTS, build_http_app
 from serve.metrics import IngressMetrics
 from serve.pipeline import DocumentPipeline, ParseOptions, load_file, unhonored_fields
 from serve.protocol import (
+    Envelope,
     LayoutParsingRequest,
     LayoutParsingResponse,
     Readiness,
@@ -40,12 +43,30 @@ from serve.storage import build_store
 from serve.sweeper import Sweeper
 
 UNHONORED_HEADER = "X-Unhonored-Fields"
+# Asked for in `Accept`: the answer streams one JSON line per page (Ingress._stream).
+NDJSON = "application/x-ndjson"
 # Seconds this request may take, below the server's maximum (`deadline.max_s`).
 TIMEOUT_HEADER = "X-Request-Timeout"
 # Where a request's page-quota headers wait for its response, in Starlette's request.state.
 PAGE_USAGE = "page_usage"
 # The Ingress deployment's `user_config` key that stops admission (graceful shutdown).
 DRAINING = "draining"
+
+
+@asynccontextmanager
+async def within(seconds: float) -> AsyncIterator[None]:
+    """Runs the block under the request's deadline; past it, the block is cancelled and DeadlineExceeded raised."""
+    try:
+        async with asyncio.timeout(seconds) as scope:
+            yield
+    except TimeoutError as exc:
+        if not scope.expired():
+            raise
+        raise DeadlineExceeded(f"Deadline of {seconds:g} s exceeded; the request was cancelled") from exc
+
+
+def _ndjson_line(value: dict) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode() + b"\n"
 
 
 def request_deadline(header: str | None, config: DeadlineConfig) -> float:
@@ -103,30 +124,71 @@ class Ingress:
         """Ray Serve's live update of every replica; `ocrvl serve` sets `draining` on shutdown (serve/cli.py)."""
         self._admission.draining = bool(user_config.get(DRAINING))
 
-    async def infer(self, body: LayoutParsingRequest, request: Request, response: Response) -> LayoutParsingResponse:
+    async def infer(
+        self, body: LayoutParsingRequest, request: Request, response: Response
+    ) -> LayoutParsingResponse | StreamingResponse:
         log_id = body.logId or new_log_id()
         request.state.log_id = log_id
         deadline = request_deadline(request.headers.get(TIMEOUT_HEADER), self._config.deadline)
         options = ParseOptions.from_request(body, self._config, self._capabilities)
-        try:
-            # Expiry cancels every page task, and with them the stage calls they await: Ray Serve cancels the
-            # call in the replica, and the VL backends abort their engine requests.
-            async with asyncio.timeout(deadline) as scope:
-                data, name_hint = await load_file(body, self._config)
-                result = await self._pipeline.parse(
-                    data, body.fileType, name_hint, options, self._delivery(request, body.logId, log_id),
-                    admit_pages=self._page_quota(request),
-                )
-        except TimeoutError as exc:
-            if not scope.expired():
-                raise
-            raise DeadlineExceeded(f"Deadline of {deadline:g} s exceeded; the request was cancelled") from exc
-        self._metrics.parsed(result.layoutParsingResults)
+        delivery = self._delivery(request, body.logId, log_id)
+        headers: dict[str, str] = {}
         unhonored = unhonored_fields(body, self._capabilities)
-        response.headers.update(getattr(request.state, PAGE_USAGE, {}))
         if unhonored:
-            response.headers[UNHONORED_HEADER] = ",".join(unhonored)
+            headers[UNHONORED_HEADER] = ",".join(unhonored)
+        if NDJSON in request.headers.get("accept", ""):
+            return await self._stream(body, request, options, delivery, log_id, deadline, headers)
+        # Expiry cancels every page task, and with them the stage calls they await: Ray Serve cancels the call in
+        # the replica, and the VL backends abort their engine requests.
+        async with within(deadline):
+            data, name_hint = await load_file(body, self._config)
+            result = await self._pipeline.parse(
+                data, body.fileType, name_hint, options, delivery, admit_pages=self._page_quota(request)
+            )
+        self._metrics.parsed(result.layoutParsingResults)
+        response.headers.update({**getattr(request.state, PAGE_USAGE, {}), **headers})
         return LayoutParsingResponse(logId=log_id, errorCode=0, errorMsg="Success", result=result)
+
+    async def _stream(
+        self, body: LayoutParsingRequest, request: Request, options: ParseOptions, delivery: Delivery, log_id: str,
+        deadline: float, headers: dict[str, str],
+    ) -> StreamingResponse:
+        """`Accept: application/x-ndjson`: one line per page as soon as it is written (`pageIndex`, `result`), in
+        the order pages finish, then one line with the envelope: `result.dataInfo` on success, the error otherwise.
+        Everything that can be refused before the first page (the file, its type, the page limit and quota) still
+        is, with its own status."""
+        expires = asyncio.get_running_loop().time() + deadline
+        async with within(deadline):
+            data, name_hint = await load_file(body, self._config)
+            document = await self._pipeline.open(data, body.fileType, name_hint)
+        try:
+            admit = self._page_quota(request)
+            if admit is not None:
+                await admit(document.num_pages)
+        except BaseException:
+            document.close()
+            raise
+        lines = self._lines(document, options, delivery, log_id, expires - asyncio.get_running_loop().time())
+        return StreamingResponse(lines, media_type=NDJSON,
+                                 headers={**getattr(request.state, PAGE_USAGE, {}), **headers})
+
+    async def _lines(
+        self, document: Document, options: ParseOptions, delivery: Delivery, log_id: str, deadline: float
+    ) -> AsyncIterator[bytes]:
+        try:
+            try:
+                results = self._pipeline.page_results(document, options, delivery)
+                async with within(deadline), aclosing(results) as pages:
+                    async for index, page in pages:
+                        self._metrics.parsed([page])
+                        result = page.model_dump(mode="json", exclude_unset=True)
+                        yield _ndjson_line({"pageIndex": index, "result": result})
+                last = Envelope(logId=log_id).model_dump() | {"result": {"dataInfo": data_info(document)}}
+            except Exception as exc:  # the answer has begun: the failure becomes its last line, never a lost stream
+                last = streamed_failure(exc, log_id)
+            yield _ndjson_line(last)
+        finally:
+            document.close()
 
     async def restructure_pages(
         self, body: RestructurePagesRequest, request: Request

@@ -8,7 +8,8 @@ handles (the service) and over in-process models (the benchmark's direct baselin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -251,36 +252,56 @@ class DocumentPipeline:
     ) -> LayoutParsingResultSet:
         """The `result` object of a successful response. `admit_pages(n)` is awaited once the page count is
         known, before any page work; it may refuse the document by raising (a page quota)."""
-        document = await asyncio.to_thread(
-            open_document, data, file_type, self._config.input.decode_limits(), name_hint=name_hint
-        )
+        document = await self.open(data, file_type, name_hint)
         try:
             if admit_pages is not None:
                 await admit_pages(document.num_pages)
-            pages = await self._read_pages(document, options)
+            results: list[LayoutParsingResult | None] = [None] * document.num_pages
+            async with aclosing(self.page_results(document, options, delivery)) as pages:
+                async for index, result in pages:
+                    results[index] = result
             info = data_info(document)
         finally:
             document.close()
-        if options.restructure is not None:
-            pages = _restructured(pages, options.restructure)
-        results = await asyncio.gather(
-            *(self.page_result(page, index, options, delivery) for index, page in enumerate(pages))
-        )
-        return LayoutParsingResultSet(layoutParsingResults=list(results), dataInfo=info)
+        return LayoutParsingResultSet(layoutParsingResults=results, dataInfo=info)
 
-    async def _read_pages(self, document: Document, options: ParseOptions) -> list[ReadPage]:
-        # Pages run concurrently up to a bound: while page n is in recognition, page n+1 is in layout and
-        # page n+2 is rendering, yet a 300-page PDF never holds more than the bound of page bitmaps in memory.
+    async def open(self, data: bytes, file_type: int | None, name_hint: str | None) -> Document:
+        """The document, its pages not rendered yet; a file that is not one is an InputError. Close it after use."""
+        return await asyncio.to_thread(
+            open_document, data, file_type, self._config.input.decode_limits(), name_hint=name_hint
+        )
+
+    async def page_results(
+        self, document: Document, options: ParseOptions, delivery: Delivery
+    ) -> AsyncIterator[tuple[int, LayoutParsingResult]]:
+        """Every page's result with its index, each as soon as it is written; with `restructurePages`, all of them
+        after the last page is read, since restructuring looks at the whole document. Close it (`aclosing`) to
+        stop early: that cancels the pages in flight."""
+        async with aclosing(self._read_pages(document, options)) as pages:
+            if options.restructure is None:
+                async for index, page in pages:
+                    yield index, await self.page_result(page, index, options, delivery)
+                return
+            finished = sorted([pair async for pair in pages], key=lambda pair: pair[0])
+        read = _restructured([page for _, page in finished], options.restructure)
+        for index, page in enumerate(read):
+            yield index, await self.page_result(page, index, options, delivery)
+
+    async def _read_pages(self, document: Document, options: ParseOptions) -> AsyncIterator[tuple[int, ReadPage]]:
+        """Every page read, in the order they finish. Pages run concurrently up to a bound: while page n is in
+        recognition, page n+1 is in layout and page n+2 is rendering, yet a 300-page PDF never holds more than the
+        bound of page bitmaps in memory."""
         slots = asyncio.Semaphore(self._config.pipeline.pages_in_flight_per_request)
 
-        async def one_page(index: int) -> ReadPage:
+        async def one_page(index: int) -> tuple[int, ReadPage]:
             async with slots:
                 page = await asyncio.to_thread(document.page, index)
-                return await self.read_page(page, options)
+                return index, await self.read_page(page, options)
 
         tasks = [asyncio.create_task(one_page(i)) for i in range(document.num_pages)]
         try:
-            return list(await asyncio.gather(*tasks))
+            for finished in asyncio.as_completed(tasks):
+                yield await finished
         finally:
             for task in tasks:
                 task.cancel()
