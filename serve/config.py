@@ -256,6 +256,30 @@ class StorageConfig(_Strict):
         return self
 
 
+class JobsConfig(_Strict):
+    """The asynchronous Job API of the hosted PaddleOCR service (`/api/v2/ocr/jobs`, serve/jobs/): jobs in Redis,
+    run by whichever ingress replica leases them, their files and results in the result store (`storage`)."""
+
+    enabled: bool = False
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # A Redis that does not answer in this is down: the job call fails instead of hanging.
+    redis_timeout_s: PositiveFloat = 5.0
+    key_prefix: str = "ocrvl:jobs"
+    # The `model` names jobs may ask for; each parses documents with this application's one pipeline. The official
+    # client's default is the newest, so every PaddleOCR-VL name is accepted.
+    models: list[str] = Field(default_factory=lambda: ["PaddleOCR-VL", "PaddleOCR-VL-1.5", "PaddleOCR-VL-1.6"])
+    # A replica renews its lease on a job every third of this; a job whose lease lapses (its replica died) is taken
+    # over by another replica, which goes on from the pages already recorded.
+    lease_s: PositiveFloat = 30.0
+    # How often an idle replica looks for a job to run.
+    poll_interval_s: PositiveFloat = 1.0
+    # Jobs one ingress replica runs at once; their pages share the stages with synchronous requests.
+    jobs_per_replica: PositiveInt = 1
+    # How long job records (state, progress, recorded pages) are kept after submission. The result files live
+    # `storage.ttl_s`.
+    record_ttl_s: PositiveInt = 86400
+
+
 class ServiceConfig(_Strict):
     input: InputConfig = InputConfig()
     layout: LayoutConfig = LayoutConfig()
@@ -267,6 +291,7 @@ class ServiceConfig(_Strict):
     auth: AuthConfig = AuthConfig()
     quotas: QuotaConfig = QuotaConfig()
     storage: StorageConfig = StorageConfig()
+    jobs: JobsConfig = JobsConfig()
 
     @model_validator(mode="after")
     def _quotas_need_clients(self) -> ServiceConfig:

@@ -90,6 +90,11 @@ async def _on_input_error(request: Request, exc: InputError) -> JSONResponse:
     return error_response(422, str(exc), getattr(request.state, "log_id", None))
 
 
+async def bad_request(request: Request, exc: Exception) -> JSONResponse:
+    """400 with the reason: the Job API's answer to a submission it refuses (its clients expect 400, not 422)."""
+    return error_response(400, str(exc))
+
+
 async def _on_deadline_exceeded(request: Request, exc: DeadlineExceeded) -> JSONResponse:
     return error_response(504, str(exc), getattr(request.state, "log_id", None))
 

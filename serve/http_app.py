@@ -17,9 +17,19 @@ from serve.admission import Admission, AdmissionMiddleware
 from serve.auth import ApiKeys, AuthMiddleware
 from serve.body_limit import BodyLimitMiddleware
 from serve.config import ServiceConfig
-from serve.errors import install_error_handlers
+from serve.errors import bad_request, install_error_handlers
+from serve.jobs.submission import JobRequestError
 from serve.metrics import HttpMetricsMiddleware, IngressMetrics
-from serve.protocol import Envelope, ErrorResponse, LayoutParsingResponse, ReadinessResponse, RestructurePagesResponse
+from serve.protocol import (
+    BatchStatusResponse,
+    Envelope,
+    ErrorResponse,
+    JobCreatedResponse,
+    JobStatusResponse,
+    LayoutParsingResponse,
+    ReadinessResponse,
+    RestructurePagesResponse,
+)
 from serve.quotas import QuotaMiddleware, Quotas
 from serve.storage import ResultStore
 from serve.storage.filesystem import FILES_PATH, FilesystemStore
@@ -27,9 +37,10 @@ from serve.storage.http import files_router
 
 PARSE_PATH = "/layout-parsing"
 RESTRUCTURE_PATH = "/restructure-pages"
+JOBS_PATH = "/api/v2/ocr/jobs"
 HEALTH_PATH = "/health"
 READINESS_PATH = "/health/ready"
-ENDPOINTS = frozenset({PARSE_PATH, RESTRUCTURE_PATH, HEALTH_PATH, READINESS_PATH})
+ENDPOINTS = frozenset({PARSE_PATH, RESTRUCTURE_PATH, JOBS_PATH, HEALTH_PATH, READINESS_PATH})
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,9 @@ PUBLIC_PATHS = PathSet(
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (400, 401, 403, 413, 422, 429, 500, 503, 504)
 }
+JOB_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 429, 500, 503)
+}
 
 
 class Routes(Protocol):
@@ -59,8 +73,27 @@ class Routes(Protocol):
 
     infer: Callable[..., Awaitable[Any]]
     restructure_pages: Callable[..., Awaitable[Any]]
+    submit_job: Callable[..., Awaitable[Any]]
+    job_status: Callable[..., Awaitable[Any]]
+    batch_status: Callable[..., Awaitable[Any]]
     health: Callable[..., Awaitable[Any]]
     ready: Callable[..., Awaitable[Any]]
+
+
+def needs_store(config: ServiceConfig) -> bool:
+    """Responses carry URLs, or jobs keep their files and results: either way a result store is built."""
+    return config.output.images == "url" or config.jobs.enabled
+
+
+def install_job_routes(app: FastAPI, routes: Routes) -> None:
+    """The Job API; the batch route comes first, or `/batch/…` would be read as a job id."""
+    app.post(JOBS_PATH, operation_id="submitJob", response_model=JobCreatedResponse,
+             responses=JOB_ERROR_RESPONSES)(routes.submit_job)
+    app.get(JOBS_PATH + "/batch/{batch_id}", operation_id="getBatch", response_model=BatchStatusResponse,
+            response_model_exclude_unset=True, responses=JOB_ERROR_RESPONSES)(routes.batch_status)
+    app.get(JOBS_PATH + "/{job_id}", operation_id="getJob", response_model=JobStatusResponse,
+            response_model_exclude_unset=True, responses=JOB_ERROR_RESPONSES)(routes.job_status)
+    app.add_exception_handler(JobRequestError, bad_request)
 
 
 def build_http_app(
@@ -69,8 +102,8 @@ def build_http_app(
 ) -> FastAPI:
     if config.quotas.enabled != (quotas is not None):
         raise ValueError("quotas are on in the config exactly when a quota store is given")
-    if (config.output.images == "url") != (store is not None):
-        raise ValueError("responses carry URLs exactly when a result store is given")
+    if needs_store(config) != (store is not None):
+        raise ValueError("a result store is given exactly when responses carry URLs or jobs are on")
     app = FastAPI(
         title="PaddleOCR-VL layout parsing",
         description="`POST /layout-parsing` as PaddleX 3.7.2's serving app defines it, served by Ray Serve.",
@@ -84,6 +117,8 @@ def build_http_app(
              response_model_exclude_unset=True, responses=ERROR_RESPONSES)(routes.restructure_pages)
     if isinstance(store, FilesystemStore):
         app.include_router(files_router(store))
+    if config.jobs.enabled:
+        install_job_routes(app, routes)
     app.get(HEALTH_PATH, operation_id="checkHealth", response_model=Envelope)(routes.health)
     app.get(READINESS_PATH, operation_id="checkReadiness", response_model=ReadinessResponse,
             responses={503: {"model": ReadinessResponse}})(routes.ready)

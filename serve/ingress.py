@@ -24,11 +24,14 @@ from serve.config import DeadlineConfig, ServiceConfig
 from serve.delivery import Delivery, InlineDelivery, StoredDelivery
 from serve.errors import DeadlineExceeded, new_log_id, streamed_failure
 from serve.health import STAGES, readiness_problems, stage_replicas
-from serve.http_app import ENDPOINTS, build_http_app
+from serve.http_app import ENDPOINTS, build_http_app, needs_store
 from serve.metrics import IngressMetrics
 from serve.pipeline import DocumentPipeline, ParseOptions, load_file, unhonored_fields
 from serve.protocol import (
+    BatchStatusResponse,
     Envelope,
+    JobCreatedResponse,
+    JobStatusResponse,
     LayoutParsingRequest,
     LayoutParsingResponse,
     Readiness,
@@ -38,6 +41,9 @@ from serve.protocol import (
 )
 from serve.quotas import Quotas
 from serve.restructuring import ImageSource, restructure
+from serve.jobs.records import JobRecords
+from serve.jobs.runner import JobRunner
+from serve.jobs.service import JobService
 from serve.stage_calls import HandleLayoutClient, HandleRecognitionClient
 from serve.storage import build_store
 from serve.sweeper import Sweeper
@@ -100,22 +106,40 @@ class Ingress:
             HandleRecognitionClient(recognition, retries, self._metrics),
         )
         self._app_name = serve.get_replica_context().app_name
-        self._store = build_store(self._config.storage) if self._config.output.images == "url" else None
+        self._store = build_store(self._config.storage) if needs_store(self._config) else None
         self._sweeper = Sweeper(self._store, self._config.storage.sweep_interval_s) if self._store else None
         self._image_source = ImageSource(
             self._store, self._config.input.url_fetch.policy(self._config.input.max_file_bytes)
         )
+        self._jobs: JobService | None = None
+        self._runner: JobRunner | None = None
+        if self._config.jobs.enabled and self._store is not None:
+            records = JobRecords(self._config.jobs)
+            self._jobs = JobService(self._config, records, self._store, self._capabilities)
+            self._runner = JobRunner(
+                self._config, records, self._store, self._pipeline, self._capabilities, self._image_source
+            )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_http_app(self._config, self, self._metrics, self._admission, self._quotas, self._store)
 
+    async def check_health(self) -> None:
+        """Ray Serve calls this on every replica every few seconds, requests or not: it (re)starts the replica's
+        background loops, so a replica that never gets a request still runs jobs and sweeps expired files."""
+        self._start_background_work()
+
+    def _start_background_work(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.ensure_running()
+        if self._runner is not None:
+            self._runner.ensure_running()
+
     def _delivery(self, request: Request, client_log_id: str | None, log_id: str) -> Delivery:
         """Inline Base64, or the result store under `<logId>/…`. A logId the client chose is not used as the key
         prefix: another client could choose the same one and overwrite this response's files."""
-        if self._store is None:
+        self._start_background_work()
+        if self._store is None or self._config.output.images != "url":
             return InlineDelivery()
-        assert self._sweeper is not None
-        self._sweeper.ensure_running()
         prefix = new_log_id() if client_log_id else log_id
         base_url = self._config.storage.public_base_url or str(request.base_url)
         return StoredDelivery(self._store, prefix, base_url.rstrip("/"))
@@ -197,6 +221,23 @@ class Ingress:
         request.state.log_id = log_id
         result = await restructure(body, self._delivery(request, body.logId, log_id), self._image_source)
         return RestructurePagesResponse(logId=log_id, errorCode=0, errorMsg="Success", result=result)
+
+    async def submit_job(self, request: Request) -> JobCreatedResponse:
+        jobs = self._job_service()
+        created = await jobs.submit(request, getattr(request.state, CLIENT_ID, None))
+        return JobCreatedResponse(logId=new_log_id(), data=created)
+
+    async def job_status(self, job_id: str) -> JobStatusResponse:
+        return JobStatusResponse(logId=new_log_id(), data=await self._job_service().status(job_id))
+
+    async def batch_status(self, batch_id: str) -> BatchStatusResponse:
+        return BatchStatusResponse(logId=new_log_id(), data=await self._job_service().batch(batch_id))
+
+    def _job_service(self) -> JobService:
+        # The routes exist only when jobs are on (serve/http_app.py), and then so does the service.
+        assert self._jobs is not None
+        self._start_background_work()
+        return self._jobs
 
     def _page_quota(self, request: Request) -> Callable[[int], Awaitable[None]] | None:
         client = getattr(request.state, CLIENT_ID, None)

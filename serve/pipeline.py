@@ -272,22 +272,25 @@ class DocumentPipeline:
         )
 
     async def page_results(
-        self, document: Document, options: ParseOptions, delivery: Delivery
+        self, document: Document, options: ParseOptions, delivery: Delivery, indices: Sequence[int] | None = None
     ) -> AsyncIterator[tuple[int, LayoutParsingResult]]:
-        """Every page's result with its index, each as soon as it is written; with `restructurePages`, all of them
-        after the last page is read, since restructuring looks at the whole document. Close it (`aclosing`) to
-        stop early: that cancels the pages in flight."""
-        async with aclosing(self._read_pages(document, options)) as pages:
+        """The result of every page (or of the pages at `indices`) with its index, each as soon as it is written;
+        with `restructurePages`, all of them after the last page is read, since restructuring looks at the whole
+        document. Close it (`aclosing`) to stop early: that cancels the pages in flight."""
+        indices = range(document.num_pages) if indices is None else indices
+        async with aclosing(self._read_pages(document, options, indices)) as pages:
             if options.restructure is None:
                 async for index, page in pages:
                     yield index, await self.page_result(page, index, options, delivery)
                 return
             finished = sorted([pair async for pair in pages], key=lambda pair: pair[0])
         read = _restructured([page for _, page in finished], options.restructure)
-        for index, page in enumerate(read):
+        for (index, _), page in zip(finished, read, strict=True):
             yield index, await self.page_result(page, index, options, delivery)
 
-    async def _read_pages(self, document: Document, options: ParseOptions) -> AsyncIterator[tuple[int, ReadPage]]:
+    async def _read_pages(
+        self, document: Document, options: ParseOptions, indices: Sequence[int]
+    ) -> AsyncIterator[tuple[int, ReadPage]]:
         """Every page read, in the order they finish. Pages run concurrently up to a bound: while page n is in
         recognition, page n+1 is in layout and page n+2 is rendering, yet a 300-page PDF never holds more than the
         bound of page bitmaps in memory."""
@@ -298,7 +301,7 @@ class DocumentPipeline:
                 page = await asyncio.to_thread(document.page, index)
                 return index, await self.read_page(page, options)
 
-        tasks = [asyncio.create_task(one_page(i)) for i in range(document.num_pages)]
+        tasks = [asyncio.create_task(one_page(i)) for i in indices]
         try:
             for finished in asyncio.as_completed(tasks):
                 yield await finished

@@ -281,3 +281,70 @@ class ReadinessResponse(Envelope):
     """`GET /health/ready`, ready (200) or not (503, `errorCode` 503) alike."""
 
     result: Readiness
+
+
+# The asynchronous Job API (`/api/v2/ocr/jobs`), as the official PaddleOCR client (paddleocr 3.7) sends and parses
+# it. Its answers are `{"code": 0, "msg", "data"}`; its errors are the envelope above (the client reads `errorMsg`).
+JobState = Literal["pending", "running", "done", "failed"]
+
+
+class JobSubmission(BaseModel):
+    """A job submitted as JSON (by `fileUrl`); a file upload sends the same fields as multipart form fields."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    fileUrl: str
+    model: str
+    # The `/layout-parsing` fields, but `file` (validated as that endpoint validates them).
+    optionalPayload: dict[str, Any] = Field(default_factory=dict)
+    # 1-based pages and ranges, `"2,4-6"`; None: every page.
+    pageRanges: str | None = None
+    batchId: str | None = None
+
+
+class JobEnvelope(BaseModel):
+    logId: str
+    code: int = 0
+    msg: str = "Success"
+
+
+class JobCreated(BaseModel):
+    jobId: str
+
+
+class ExtractProgress(BaseModel):
+    totalPages: int
+    extractedPages: int
+    # ISO 8601, UTC; None until the job starts or ends.
+    startTime: str | None = None
+    endTime: str | None = None
+
+
+class ResultUrl(BaseModel):
+    # JSON Lines, one line per page: `{"result": {"layoutParsingResults": [page], "dataInfo": …}}`.
+    jsonUrl: str
+
+
+class JobStatus(BaseModel):
+    jobId: str
+    state: JobState
+    extractProgress: ExtractProgress
+    resultUrl: ResultUrl | None = None
+    errorMsg: str | None = None
+
+
+class BatchStatus(BaseModel):
+    batchId: str
+    extractResult: list[JobStatus]
+
+
+class JobCreatedResponse(JobEnvelope):
+    data: JobCreated
+
+
+class JobStatusResponse(JobEnvelope):
+    data: JobStatus
+
+
+class BatchStatusResponse(JobEnvelope):
+    data: BatchStatus

@@ -6,9 +6,6 @@ moto S3 server, spoken to over HTTP by the production client code)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import boto3
 import cv2
@@ -16,49 +13,10 @@ import httpx
 import numpy as np
 import pytest
 
-from loadtest.service import running_service
-from tests.moto_server import use_dummy_credentials
 from tests.service.conftest import b64, blank_pdf, report_png
+from tests.service_secured.conftest import BUCKET, KEYS, PAGES_PER_DAY, REQUESTS_PER_MINUTE
 
 pytestmark = pytest.mark.service
-
-KEYS = {"ci": "ci-secret-0123456789", "pages": "pages-secret-0123456789", "files": "files-secret-0123456789"}
-REQUESTS_PER_MINUTE = 4
-PAGES_PER_DAY = 3
-BUCKET = "secured-results"
-
-
-@dataclass(frozen=True)
-class Secured:
-    url: str
-    log: Path
-
-    def post(self, client: str | None, body: dict) -> httpx.Response:
-        headers = {"Authorization": f"token {KEYS[client]}"} if client else {}
-        return httpx.post(f"{self.url}/layout-parsing", json=body, headers=headers, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory, redis_url: str, s3_endpoint: str) -> Iterator[Secured]:
-    workdir = tmp_path_factory.mktemp("service-secured")
-    overrides = {
-        "auth": {"enabled": True, "keys_env": "TEST_OCRVL_API_KEYS"},
-        "quotas": {"enabled": True, "redis_url": redis_url, "key_prefix": "secured",
-                   "default": {"requests_per_minute": REQUESTS_PER_MINUTE},
-                   "clients": {"pages": {"pages_per_day": PAGES_PER_DAY}}},
-        "output": {"images": "url"},
-        "storage": {"backend": "s3", "s3": {"bucket": BUCKET, "endpoint_url": s3_endpoint, "region": "us-east-1",
-                                            "addressing_style": "path"}},
-    }
-    with pytest.MonkeyPatch.context() as env:
-        # The replicas inherit the server's environment: boto3's chain finds the dummy keys there.
-        use_dummy_credentials(env, workdir)
-        boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=BUCKET)
-        env.setenv("TEST_OCRVL_API_KEYS", ",".join(f"{client}:{key}" for client, key in KEYS.items()))
-        with running_service(workdir, args_overrides=overrides,
-                             deployment_overrides={"Ingress": {"num_replicas": 2}}) as url:
-            yield Secured(url, workdir / "serve.log")
-
 
 def _pdf(pages: int) -> dict:
     return {"file": b64(blank_pdf(pages)), "fileType": 0, "visualize": False}
@@ -102,8 +60,8 @@ def test_keys_never_reach_the_logs(secured):
 
 def test_files_go_to_the_bucket_and_any_client_gets_them_by_their_presigned_urls(secured, s3_endpoint):
     # Each of two requests may land on either ingress replica; every URL resolves, with no key and no replica.
-    pages = [secured.post("files", {"file": b64(report_png()), "fileType": 1}).json()["result"]["layoutParsingResults"][0]
-             for _ in range(2)]
+    answers = [secured.post("files", {"file": b64(report_png()), "fileType": 1}).json() for _ in range(2)]
+    pages = [answer["result"]["layoutParsingResults"][0] for answer in answers]
     urls = [url for page in pages for url in (page["inputImage"], *page["outputImages"].values())]
     assert len(urls) == 4
     for url in urls:

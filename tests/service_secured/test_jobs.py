@@ -1,0 +1,133 @@
+"""The Job API (`/api/v2/ocr/jobs`) driven by the official `paddleocr` client from the reference venv, against the
+app of test_auth_and_quotas (API keys, Redis, an S3 result store, two ingress replicas): documents by upload and
+by URL, every page with its Markdown, the client's error classes, batches, and a job whose replica is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.oracle.conftest import require_reference_venv
+from tests.service.conftest import blank_pdf, continued_table_pdf, poll, replica_pids
+from tests.service_secured.conftest import JOB_LEASE_S, KEYS
+
+pytestmark = pytest.mark.service
+
+CLIENT = Path(__file__).with_name("official_client.py")
+JOBS = "/api/v2/ocr/jobs"
+TOKEN = KEYS["jobs"]
+# The killed job's document: long enough to be caught mid-job. About a second a page here (docs/benchmarks.md).
+PAGES = 12
+PAGE_S = 5
+# Ray replacing two ingress replicas, and the job's lease lapsing.
+RECOVERY_S = 120 + 2 * JOB_LEASE_S
+
+
+def official_client(secured, **call) -> dict:
+    """One call of the official client in the reference venv (see official_client.py)."""
+    args = {"base_url": secured.url, "token": TOKEN, "call": "parse", **call}
+    done = subprocess.run([str(require_reference_venv()), str(CLIENT), json.dumps(args)], capture_output=True,
+                          text=True, timeout=600, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("job-documents")
+    (folder / "report.pdf").write_bytes(continued_table_pdf())
+    (folder / "blank.pdf").write_bytes(blank_pdf(PAGES))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def file_server(documents: Path) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(documents)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_the_official_client_parses_an_uploaded_pdf_page_by_page(secured, documents):
+    answer = official_client(secured, file_path=str(documents / "report.pdf"))
+    assert "error" not in answer, answer
+    first, second = answer["pages"]
+    assert "Quarterly Figures" in first["markdown_text"] and "South" in second["markdown_text"]
+    assert answer["data_info"]["numPages"] == 2
+
+
+def test_the_official_client_parses_a_pdf_by_url_with_page_ranges_and_restructuring(secured, file_server):
+    answer = official_client(secured, file_url=f"{file_server}/report.pdf", page_ranges="1-2",
+                             options={"restructurePages": True})
+    assert "error" not in answer, answer
+    first, second = answer["pages"]
+    tables = [b for page in (first, second) for b in page["pruned_result"]["parsing_res_list"]
+              if b["block_label"] == "table"]
+    assert "South 13" in tables[0]["block_content"] and tables[1]["block_content"] == ""
+    assert tables[1]["global_group_id"] == tables[0]["global_block_id"]
+
+
+def test_the_clients_error_classes_come_out_right(secured, documents):
+    wrong_token = official_client(secured, token="not-a-key", file_path=str(documents / "report.pdf"))
+    assert wrong_token["error"] == "AuthError"
+    bad_option = official_client(secured, file_path=str(documents / "report.pdf"),
+                                 options={"layoutShapeMode": "bogus"})
+    assert bad_option["error"] == "InvalidRequestError" and "layoutShapeMode" in bad_option["message"]
+
+
+@pytest.mark.parametrize("body", [
+    {"fileUrl": "https://example.com/a.pdf", "model": "PaddleOCR-VL-9"},
+    {"fileUrl": "not a url", "model": "PaddleOCR-VL"},
+    {"model": "PaddleOCR-VL"},
+    {"fileUrl": "https://example.com/a.pdf", "model": "PaddleOCR-VL", "pageRanges": "3-1"},
+])
+def test_a_bad_submission_is_a_400_in_the_envelope(secured, body):
+    answer = httpx.post(f"{secured.url}{JOBS}", json=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    assert answer.status_code == 400 and answer.json()["errorCode"] == 400
+
+
+def test_an_unknown_job_is_a_404_in_the_envelope(secured):
+    answer = httpx.get(f"{secured.url}{JOBS}/no-such-job", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    assert answer.status_code == 404 and answer.json()["errorCode"] == 404
+
+
+def test_a_batch_lists_its_jobs(secured, file_server):
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"fileUrl": f"{file_server}/report.pdf", "model": "PaddleOCR-VL", "batchId": "batch-1"}
+    ids = [httpx.post(f"{secured.url}{JOBS}", json=body, headers=headers, timeout=60).json()["data"]["jobId"]
+           for _ in range(2)]
+    answer = official_client(secured, call="batch", batch_id="batch-1")
+    assert [job["job_id"] for job in answer["jobs"]] == ids
+
+
+def test_a_job_whose_replica_is_killed_completes_with_every_page_once(secured, file_server):
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"fileUrl": f"{file_server}/blank.pdf", "model": "PaddleOCR-VL", "optionalPayload": {"visualize": False}}
+    job_id = httpx.post(f"{secured.url}{JOBS}", json=body, headers=headers, timeout=60).json()["data"]["jobId"]
+
+    def status() -> dict:
+        # While the replicas are replaced the service may not answer: that is not the job's state.
+        try:
+            return httpx.get(f"{secured.url}{JOBS}/{job_id}", headers=headers, timeout=60).json().get("data", {})
+        except httpx.HTTPError:
+            return {}
+
+    poll(status, lambda s: s.get("state") == "running" and 0 < s["extractProgress"]["extractedPages"] < PAGES, 300)
+    # Either ingress replica may be running the job: kill both. Ray replaces them, the lease lapses, and a new
+    # replica takes the job over from the pages already recorded.
+    for pid in replica_pids(secured.url, "Ingress"):
+        os.kill(pid, signal.SIGKILL)
+    done = poll(status, lambda s: s.get("state") in ("done", "failed"), RECOVERY_S + PAGES * PAGE_S)
+    assert done["state"] == "done", done
+    lines = httpx.get(done["resultUrl"]["jsonUrl"], timeout=60).text.splitlines()
+    assert len(lines) == PAGES and done["extractProgress"]["extractedPages"] == PAGES
+    assert all(len(json.loads(line)["result"]["layoutParsingResults"]) == 1 for line in lines)
