@@ -75,6 +75,7 @@ class Routes(Protocol):
     restructure_pages: Callable[..., Awaitable[Any]]
     submit_job: Callable[..., Awaitable[Any]]
     job_status: Callable[..., Awaitable[Any]]
+    cancel_job: Callable[..., Awaitable[Any]]
     batch_status: Callable[..., Awaitable[Any]]
     health: Callable[..., Awaitable[Any]]
     ready: Callable[..., Awaitable[Any]]
@@ -93,6 +94,8 @@ def install_job_routes(app: FastAPI, routes: Routes) -> None:
             response_model_exclude_unset=True, responses=JOB_ERROR_RESPONSES)(routes.batch_status)
     app.get(JOBS_PATH + "/{job_id}", operation_id="getJob", response_model=JobStatusResponse,
             response_model_exclude_unset=True, responses=JOB_ERROR_RESPONSES)(routes.job_status)
+    app.delete(JOBS_PATH + "/{job_id}", operation_id="cancelJob", response_model=JobStatusResponse,
+               response_model_exclude_unset=True, responses=JOB_ERROR_RESPONSES)(routes.cancel_job)
     app.add_exception_handler(JobRequestError, bad_request)
 
 

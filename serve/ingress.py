@@ -230,6 +230,9 @@ class Ingress:
     async def job_status(self, job_id: str) -> JobStatusResponse:
         return JobStatusResponse(logId=new_log_id(), data=await self._job_service().status(job_id))
 
+    async def cancel_job(self, job_id: str) -> JobStatusResponse:
+        return JobStatusResponse(logId=new_log_id(), data=await self._job_service().cancel(job_id))
+
     async def batch_status(self, batch_id: str) -> BatchStatusResponse:
         return BatchStatusResponse(logId=new_log_id(), data=await self._job_service().batch(batch_id))
 

@@ -56,6 +56,20 @@ class JobRecords:
             pipe.rpush(self._key("queue"), job_id)
             await pipe.execute()
 
+    async def remember_submission(self, client: str, idempotency_key: str, job_id: str) -> str:
+        """The job first submitted under this client's `Idempotency-Key`: `job_id` if this is the first time."""
+        key = self._key("idempotency", client, idempotency_key)
+        if await self._redis.set(key, job_id, nx=True, ex=self._config.record_ttl_s):
+            return job_id
+        return await self._redis.get(key) or job_id
+
+    async def cancel(self, job_id: str, message: str, end_time: str) -> None:
+        """Ends the job as failed with `message`; a replica running it stops at its next lease renewal."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key("job", job_id), mapping={"state": "failed", "errorMsg": message, "endTime": end_time})
+            pipe.lrem(self._key("queue"), 0, job_id)
+            await pipe.execute()
+
     async def get(self, job_id: str) -> dict[str, str] | None:
         fields = await self._redis.hgetall(self._key("job", job_id))
         return fields or None

@@ -88,8 +88,11 @@ class JobRunner:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise  # the replica is stopping: the lease lapses and another replica goes on
-            # The lease went to another replica, which now runs the job; nothing here is recorded as its end.
-            logger.warning("job %s: lease lost, left to the replica that took it over", job_id)
+            # Cancelled by its client (already recorded as ended), or the lease went to another replica, which now
+            # runs the job: nothing here is recorded as its end.
+            logger.warning("job %s stopped: cancelled, or its lease was taken over", job_id)
+            if (await self._records.get(job_id) or {}).get("state") == "failed":
+                await self._records.release(job_id)
             return
         except InputError as exc:
             await self._end(job_id, {"state": "failed", "errorMsg": str(exc)})
@@ -100,10 +103,13 @@ class JobRunner:
             keeper.cancel()
 
     async def _keep_lease(self, job_id: str, work: asyncio.Task[None]) -> None:
+        """Renews the lease while the job runs; stops the work when another replica holds the lease, or when the
+        job was cancelled (its pages in flight are aborted with it)."""
         while True:
             await asyncio.sleep(self._config.jobs.lease_s / RENEWALS_PER_LEASE)
             with suppress(Exception):  # a failed renewal is retried; only a lease held by another ends the work
-                if not await self._records.renew(job_id, self._name):
+                record = await self._records.get(job_id)
+                if record is None or record["state"] == "failed" or not await self._records.renew(job_id, self._name):
                     work.cancel()
                     return
 

@@ -18,6 +18,11 @@ from serve.storage import ResultStore
 
 # What an uploaded file is stored as: the service finds the type from its bytes.
 UPLOAD_CONTENT_TYPE = "application/octet-stream"
+# Resubmitting with the same key (per client) returns the first job instead of a new one.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Whose idempotency keys these are when auth is off.
+ANONYMOUS = "anonymous"
+CANCELLED_MESSAGE = "Cancelled by the client"
 
 
 class JobService:
@@ -32,6 +37,11 @@ class JobService:
     async def submit(self, request: Request, client: str | None) -> JobCreated:
         job = await read_submission(request, self._config, self._capabilities)
         job_id = str(uuid.uuid4())
+        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+        if idempotency_key:
+            first = await self._records.remember_submission(client or ANONYMOUS, idempotency_key, job_id)
+            if first != job_id:
+                return JobCreated(jobId=first)
         if job.upload is not None:
             await self._store.put(f"{job_id}/{INPUT_NAME}", job.upload, UPLOAD_CONTENT_TYPE, self._store.ttl_s)
         base_url = self._config.storage.public_base_url or str(request.base_url)
@@ -43,6 +53,15 @@ class JobService:
         }
         await self._records.create(job_id, fields)
         return JobCreated(jobId=job_id)
+
+    async def cancel(self, job_id: str) -> JobStatus:
+        """Ends a job that has not ended as failed, its pages in flight aborted; an ended job stays as it is."""
+        record = await self._records.get(job_id)
+        if record is None:
+            raise HTTPException(404, f"Unknown job {job_id!r} (or its record has expired)")
+        if record["state"] in ("pending", "running"):
+            await self._records.cancel(job_id, CANCELLED_MESSAGE, now_iso())
+        return await self.status(job_id)
 
     async def status(self, job_id: str) -> JobStatus:
         record = await self._records.get(job_id)

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +29,8 @@ JOBS = "/api/v2/ocr/jobs"
 TOKEN = KEYS["jobs"]
 # The killed job's document: long enough to be caught mid-job. About a second a page here (docs/benchmarks.md).
 PAGES = 12
+# The cancelled job's document: far from done when it is cancelled.
+LONG_PAGES = 60
 PAGE_S = 5
 # Ray replacing two ingress replicas, and the job's lease lapsing.
 RECOVERY_S = 120 + 2 * JOB_LEASE_S
@@ -46,6 +49,7 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("job-documents")
     (folder / "report.pdf").write_bytes(continued_table_pdf())
     (folder / "blank.pdf").write_bytes(blank_pdf(PAGES))
+    (folder / "long.pdf").write_bytes(blank_pdf(LONG_PAGES))
     return folder
 
 
@@ -109,17 +113,45 @@ def test_a_batch_lists_its_jobs(secured, file_server):
     assert [job["job_id"] for job in answer["jobs"]] == ids
 
 
+def _status(secured, job_id: str) -> dict:
+    # While replicas are replaced the service may not answer: that is not the job's state.
+    try:
+        answer = httpx.get(f"{secured.url}{JOBS}/{job_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+        return answer.json().get("data", {})
+    except httpx.HTTPError:
+        return {}
+
+
+def test_resubmitting_with_the_same_idempotency_key_returns_the_same_job(secured, file_server):
+    headers = {"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": "report-once"}
+    body = {"fileUrl": f"{file_server}/report.pdf", "model": "PaddleOCR-VL"}
+    first, again = (httpx.post(f"{secured.url}{JOBS}", json=body, headers=headers, timeout=60).json()["data"]["jobId"]
+                    for _ in range(2))
+    assert first == again
+
+
+def test_a_cancelled_job_ends_failed_and_stops_reading_pages(secured, file_server):
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"fileUrl": f"{file_server}/long.pdf", "model": "PaddleOCR-VL", "optionalPayload": {"visualize": False}}
+    job_id = httpx.post(f"{secured.url}{JOBS}", json=body, headers=headers, timeout=60).json()["data"]["jobId"]
+    poll(lambda: _status(secured, job_id), lambda s: s.get("extractProgress", {}).get("extractedPages", 0) > 0, 300)
+    cancelled = httpx.delete(f"{secured.url}{JOBS}/{job_id}", headers=headers, timeout=60).json()["data"]
+    assert cancelled["state"] == "failed" and cancelled["errorMsg"] == "Cancelled by the client"
+    # The runner notices at its next lease renewal; after that no page is recorded any more.
+    time.sleep(JOB_LEASE_S)
+    settled = _status(secured, job_id)["extractProgress"]["extractedPages"]
+    time.sleep(JOB_LEASE_S)
+    final = _status(secured, job_id)
+    assert final["state"] == "failed" and final["extractProgress"]["extractedPages"] == settled < LONG_PAGES
+
+
 def test_a_job_whose_replica_is_killed_completes_with_every_page_once(secured, file_server):
     headers = {"Authorization": f"Bearer {TOKEN}"}
     body = {"fileUrl": f"{file_server}/blank.pdf", "model": "PaddleOCR-VL", "optionalPayload": {"visualize": False}}
     job_id = httpx.post(f"{secured.url}{JOBS}", json=body, headers=headers, timeout=60).json()["data"]["jobId"]
 
     def status() -> dict:
-        # While the replicas are replaced the service may not answer: that is not the job's state.
-        try:
-            return httpx.get(f"{secured.url}{JOBS}/{job_id}", headers=headers, timeout=60).json().get("data", {})
-        except httpx.HTTPError:
-            return {}
+        return _status(secured, job_id)
 
     poll(status, lambda s: s.get("state") == "running" and 0 < s["extractProgress"]["extractedPages"] < PAGES, 300)
     # Either ingress replica may be running the job: kill both. Ray replaces them, the lease lapses, and a new
