@@ -38,7 +38,9 @@ RECOVERY_WAIT_S = 120
 
 # The service tests' copy of configs/local.yaml: a page limit and a body cap a test can reach, and loopback URLs
 # allowed (only for the test's own file server). Its result store is the test's own directory.
-TEST_OVERRIDES = {"input": {"max_pages": 300, "max_request_bytes": 20_000_000,
+# A page limit a test reaches in about a minute and a half (blank pages cost about a second each here).
+PAGE_LIMIT = 100
+TEST_OVERRIDES = {"input": {"max_pages": PAGE_LIMIT, "max_request_bytes": 20_000_000,
                             "url_fetch": {"allowed_hosts": ["127.0.0.1"], "timeout_s": 5}}}
 
 
