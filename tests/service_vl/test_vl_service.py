@@ -21,6 +21,7 @@ from tests.service.conftest import (
     b64,
     file_b64,
     missing_series,
+    poll,
     report_png,
     service_pids,
     wait_for,
@@ -104,6 +105,7 @@ def test_the_engine_and_the_vl_stage_export_the_dashboards_series(vl_client, vl_
 # The replacement replica's start, against the whole service's measured start on this machine (all three
 # replicas and Ray itself): one replica starting alone is faster, but this machine is shared and noisy.
 START_MARGIN = 2.0
+ENGINE_LOOKUP_S = 60
 
 
 def test_an_engine_killed_under_load_fails_requests_with_503_and_its_replica_is_replaced(vl_service, vl_client):
@@ -117,7 +119,9 @@ def test_an_engine_killed_under_load_fails_requests_with_503_and_its_replica_is_
             while not stop.is_set():
                 answers.append(own.post("/layout-parsing", json=payload))
 
-    [engine] = service_pids(vl_service.url, "VLLM::EngineCore")
+    # The engine's process title is set by vLLM once it runs; on a loaded machine a first look can miss it.
+    [engine] = poll(lambda: service_pids(vl_service.url, "VLLM::EngineCore"), lambda pids: len(pids) == 1,
+                    ENGINE_LOOKUP_S)
     with ThreadPoolExecutor(max_workers=4) as pool:
         posters = [pool.submit(keep_posting) for _ in range(4)]
         wait_for(lambda: len(answers) >= 4, RECOVERY_WAIT_S)
