@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,13 @@ from serve.cli import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 240
+# A free port is free when chosen, not always when Ray's proxy binds it (another process may take it in between):
+# a server that exits while starting is started once more, on another port.
+SERVICE_START_ATTEMPTS = 2
+
+
+class ServerExited(RuntimeError):
+    """The server exited before it answered its health check."""
 STOP_TIMEOUT_S = 60
 # Ray starts its worker processes (every replica) at this niceness. A server standing in for another machine (the
 # VLM server, the reference server) runs at the same, so on a small machine neither side starves the other: at
@@ -40,7 +47,7 @@ def wait_healthy(health_url: str, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args[:3]} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+            raise ServerExited(f"{process.args[:3]} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
         try:
             if httpx.get(health_url, timeout=2).status_code == 200:
                 return
@@ -110,11 +117,20 @@ def running_service(
         deployment.update((deployment_overrides or {}).get(deployment["name"], {}))
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(raw))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "serve.cli", "serve", "--config", str(config_path), "--port", str(port)]
-    if metrics_port is not None:
-        command += ["--metrics-port", str(metrics_port)]
-    with running_process(command, f"{url}/health/ready", workdir / "serve.log", cwd=REPO,
-                         env={**os.environ, "PYTHONUNBUFFERED": "1"}):
-        yield url
+    for attempt in range(1, SERVICE_START_ATTEMPTS + 1):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "serve.cli", "serve", "--config", str(config_path), "--port", str(port)]
+        if metrics_port is not None:
+            command += ["--metrics-port", str(metrics_port)]
+        server = ExitStack()
+        try:
+            server.enter_context(running_process(command, f"{url}/health/ready", workdir / "serve.log", cwd=REPO,
+                                                 env={**os.environ, "PYTHONUNBUFFERED": "1"}))
+        except ServerExited:
+            if attempt == SERVICE_START_ATTEMPTS:
+                raise
+            continue
+        with server:
+            yield url
+        return
