@@ -125,10 +125,8 @@ class Ingress:
 
     async def check_health(self) -> None:
         """Ray Serve calls this on every replica every few seconds, requests or not: it (re)starts the replica's
-        background loops, so a replica that never gets a request still runs jobs and sweeps expired files."""
-        self._start_background_work()
-
-    def _start_background_work(self) -> None:
+        background loops, so a replica that never gets a request still runs jobs and sweeps expired files, and no
+        request pays for the check."""
         if self._sweeper is not None:
             self._sweeper.ensure_running()
         if self._runner is not None:
@@ -137,7 +135,6 @@ class Ingress:
     def _delivery(self, request: Request, client_log_id: str | None, log_id: str) -> Delivery:
         """Inline Base64, or the result store under `<logId>/…`. A logId the client chose is not used as the key
         prefix: another client could choose the same one and overwrite this response's files."""
-        self._start_background_work()
         if self._store is None or self._config.output.images != "url":
             return InlineDelivery()
         prefix = new_log_id() if client_log_id else log_id
@@ -239,7 +236,6 @@ class Ingress:
     def _job_service(self) -> JobService:
         # The routes exist only when jobs are on (serve/http_app.py), and then so does the service.
         assert self._jobs is not None
-        self._start_background_work()
         return self._jobs
 
     def _page_quota(self, request: Request) -> Callable[[int], Awaitable[None]] | None:
