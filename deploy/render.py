@@ -4,9 +4,9 @@
     .venv/bin/python -m deploy.render --check   # exit 1 if the checked-in files differ from a fresh render (CI)
 
 A target is an app config (configs/*.yaml, the Ray Serve config format the service runs locally) plus a small
-typed values file: image, model volume, Ray pod groups and their resources, result bucket, and overrides of the
-application's `args` and deployments. This stands in for kustomize overlays because a RayService carries the Serve
-config as a YAML *string* (`serveConfigV2`), which kustomize cannot patch field by field.
+typed values file: image, model volume, Ray pod groups and their resources, result bucket, the jobs' Redis, and
+overrides of the application's `args` and deployments. This stands in for kustomize overlays because a RayService
+carries the Serve config as a YAML *string* (`serveConfigV2`), which kustomize cannot patch field by field.
 """
 
 from __future__ import annotations
@@ -39,6 +39,24 @@ DEPLOYMENT_NAMES = ("Ingress", "LayoutStage", "RecognitionStage")
 # How long a result and its URL live unless the values say otherwise: the service's own default, long enough for a
 # client to fetch what a response points at, and within the one-day bucket lifecycle rule (deploy/README.md).
 RESULT_TTL_S = 3600
+# The Job API's paths (serve/http_app.py JOBS_PATH), routed by the Ingress when the application runs jobs.
+JOBS_PATH = "/api/v2/ocr/jobs"
+
+# The jobs' Redis (`redis.yaml`).
+REDIS_PORT = 6379
+REDIS_DB = 0
+# The official image's `redis` user and group: the pod runs as them, and its claim is made writable to them.
+REDIS_UID = 999
+# The official image's working and data directory.
+REDIS_DATA_DIR = "/data"
+# Redis refuses writes (`noeviction`) beyond this share of its memory limit instead of being OOM-killed, which with
+# a large append-only file would become a crash loop (each start loads it again). The rest is for what Redis holds
+# beside the data: the copy-on-write pages of an AOF rewrite's fork, reply buffers (a job's pages are read in one
+# reply), allocator fragmentation.
+REDIS_MAXMEMORY_SHARE = 0.5
+# Probes: a Redis stalled on a slow volume for a few seconds is not dead.
+REDIS_PROBE_PERIOD_S = 10
+REDIS_PROBE_TIMEOUT_S = 5
 
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 
@@ -48,13 +66,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PodResources(_Strict):
-    """One Ray pod's container requests, equal to its limits: KubeRay derives Ray's CPU, GPU and memory from the
-    limits, and equal requests keep the scheduler from packing pods onto nodes that cannot honour them."""
+class Resources(_Strict):
+    """A container's requests, equal to its limits: equal requests keep the scheduler from packing pods onto nodes
+    that cannot honour them, and make the pod the last to be evicted under node pressure."""
 
     cpu: str = Field(pattern=QUANTITY)
     memory: str = Field(pattern=QUANTITY)
+
+    def quantities(self) -> dict[str, str]:
+        return {"cpu": self.cpu, "memory": self.memory}
+
+
+class PodResources(Resources):
+    """One Ray pod's container; KubeRay derives Ray's CPU, GPU and memory from the limits."""
+
     gpu: NonNegativeInt = 0
+
+    def quantities(self) -> dict[str, str]:
+        quantities = super().quantities()
+        if self.gpu:
+            quantities["nvidia.com/gpu"] = str(self.gpu)
+        return quantities
 
 
 class HeadGroup(_Strict):
@@ -115,6 +147,28 @@ class ResultStoreValues(_Strict):
     secret_name: str = "ocrvl-s3-credentials"
 
 
+class RedisValues(_Strict):
+    """The Redis every ingress replica keeps jobs in (serve/jobs/records.py): one pod of the official image with its
+    append-only file on a PersistentVolumeClaim, rendered when the application runs jobs, unless `external_url`
+    names a Redis of the operator's (a managed one), in which case nothing of Redis is rendered."""
+
+    external_url: str | None = Field(default=None, pattern=r"^(rediss?|unix)://")
+    # A 7.x line; its patch releases come with the tag. A full reference, so a mirror registry can stand in.
+    image: str = "redis:7.4"
+    # Job records and every recorded page are kept `jobs.record_ttl_s` (a day); one page's JSON is a few KB to some
+    # 100 KB. Redis takes REDIS_MAXMEMORY_SHARE of the memory for data (deploy/README.md, "Jobs' Redis").
+    resources: Resources = Resources(cpu="1", memory="2Gi")
+    # The append-only file grows to about twice the data between rewrites, and a rewrite writes the next one beside
+    # it: leave room for three times the data.
+    storage: str = Field(default="10Gi", pattern=QUANTITY)
+    # None: the cluster's default StorageClass.
+    storage_class_name: str | None = None
+
+
+class JobsValues(_Strict):
+    redis: RedisValues = RedisValues()
+
+
 class IngressValues(_Strict):
     host: str
     class_name: str = "nginx"
@@ -142,6 +196,8 @@ class Values(_Strict):
     results: ResultStoreValues
     ingress: IngressValues
     monitoring: MonitoringValues = MonitoringValues()
+    # Whether jobs run is the app config's (or app_overrides') `jobs.enabled`; this is where their Redis is.
+    jobs: JobsValues = JobsValues()
     # Deep-merged into the application's `args` (model paths, batch sizes, ...).
     app_overrides: dict[str, Any] = Field(default_factory=dict)
     # Per deployment name, deep-merged into its entry (num_replicas, autoscaling_config, ray_actor_options, ...).
@@ -160,6 +216,9 @@ class Values(_Strict):
         # The head takes no serve traffic (excludeHeadPodFromServeSvc), so some worker must always be up to proxy.
         if all(group.min_replicas == 0 for group in self.worker_groups):
             raise ValueError("every worker group may scale to zero, leaving no pod to serve traffic")
+        # One place says where the jobs' Redis is, so the rendered one is never left running unused.
+        if "redis_url" in self.app_overrides.get("jobs", {}):
+            raise ValueError("app_overrides names jobs.redis_url; set jobs.redis.external_url in the values instead")
         return self
 
 
@@ -178,11 +237,43 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def cluster_args(values: Values) -> dict[str, Any]:
-    """What the cluster fixes in the application's `args`, whatever the app config says: auth from the mounted key
-    file, and images and exports delivered as URLs into the S3 store, since a local directory is not shared by the
-    ingress replicas of different pods."""
-    return {
+def jobs_enabled(args: dict[str, Any]) -> bool:
+    """Whether an application with these `args` runs the Job API."""
+    from serve.config import JobsConfig
+
+    return JobsConfig.model_validate(args.get("jobs", {})).enabled
+
+
+def quotas_enabled(args: dict[str, Any]) -> bool:
+    from serve.config import QuotaConfig
+
+    return QuotaConfig.model_validate(args.get("quotas", {})).enabled
+
+
+def redis_name(values: Values) -> str:
+    """The jobs' Redis StatefulSet, its Service and its NetworkPolicy."""
+    return f"{values.name}-redis"
+
+
+def jobs_redis_url(values: Values) -> str:
+    """Where the ingress replicas reach the jobs' Redis: the operator's, or the rendered Service, by its short name,
+    which resolves in the namespace the manifests are applied to (they name none)."""
+    if values.jobs.redis.external_url is not None:
+        return values.jobs.redis.external_url
+    return f"redis://{redis_name(values)}:{REDIS_PORT}/{REDIS_DB}"
+
+
+def renders_redis(values: Values, args: dict[str, Any]) -> bool:
+    """Whether the manifests include the jobs' Redis, for an application with these `args`."""
+    return jobs_enabled(args) and values.jobs.redis.external_url is None
+
+
+def cluster_args(values: Values, args: dict[str, Any]) -> dict[str, Any]:
+    """What the cluster fixes in the application's `args` (as the app config and the values' overrides give them):
+    auth from the mounted key file; images and exports delivered as URLs into the S3 store, since a local directory
+    is not shared by the ingress replicas of different pods; and with jobs, the one Redis all replicas share, which
+    quotas use too (under their own key prefix) unless app_overrides names theirs."""
+    fixed: dict[str, Any] = {
         "auth": {"enabled": True, "keys_env": None, "keys_file": values.auth.keys_file},
         "output": {"images": "url"},
         "storage": {
@@ -194,6 +285,11 @@ def cluster_args(values: Values) -> dict[str, Any]:
             "s3": values.results.s3,
         },
     }
+    if jobs_enabled(args):
+        fixed["jobs"] = {"redis_url": jobs_redis_url(values)}
+        if quotas_enabled(args):
+            fixed["quotas"] = {"redis_url": jobs_redis_url(values)}
+    return fixed
 
 
 def serve_config(values: Values) -> dict[str, Any]:
@@ -208,8 +304,9 @@ def serve_config(values: Values) -> dict[str, Any]:
     config["proxy_location"] = "EveryNode"
     config["http_options"] = {**config.get("http_options", {}), "host": "0.0.0.0", "port": SERVE_PORT}
     (application,) = config["applications"]  # every app config holds the one `ocrvl` application
-    args = deep_merge(application.get("args", {}), cluster_args(values))
-    application["args"] = deep_merge(args, values.app_overrides)
+    args = application.get("args", {})
+    fixed = cluster_args(values, deep_merge(args, values.app_overrides))
+    application["args"] = deep_merge(deep_merge(args, fixed), values.app_overrides)
     application["deployments"] = [
         deep_merge(deployment, values.deployment_overrides.get(deployment["name"], {}))
         for deployment in application["deployments"]
@@ -226,10 +323,13 @@ def app_labels(values: Values) -> dict[str, str]:
     return {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/instance": values.name}
 
 
-def container_resources(resources: PodResources) -> dict[str, Any]:
-    quantities = {"cpu": resources.cpu, "memory": resources.memory}
-    if resources.gpu:
-        quantities["nvidia.com/gpu"] = str(resources.gpu)
+def application_args(config: dict[str, Any]) -> dict[str, Any]:
+    (application,) = config["applications"]
+    return application["args"]
+
+
+def container_resources(resources: Resources) -> dict[str, Any]:
+    quantities = resources.quantities()
     return {"requests": quantities, "limits": dict(quantities)}
 
 
@@ -349,6 +449,9 @@ def ingress(values: Values, config: dict[str, Any]) -> dict[str, Any]:
         # The API and its probes; /docs and /openapi.json stay inside the cluster.
         for path in ("/layout-parsing", "/health", "/health/ready")
     ]
+    if jobs_enabled(application_args(config)):
+        # Submit at the path itself, status, batches and cancelling below it.
+        paths.append({"path": JOBS_PATH, "pathType": "Prefix", "backend": backend})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -384,11 +487,144 @@ def pod_monitor(values: Values) -> dict[str, Any]:
     }
 
 
-KUSTOMIZATION = {
-    "apiVersion": "kustomize.config.k8s.io/v1beta1",
-    "kind": "Kustomization",
-    "resources": ["rayservice.yaml", "service.yaml", "monitoring.yaml"],
-}
+def redis_labels(values: Values) -> dict[str, str]:
+    """The jobs' Redis pod and its objects. Not the Ray pods' `app_labels`: the PodMonitor and the NetworkPolicy's
+    admitted clients select those, and Redis is neither."""
+    return {"app.kubernetes.io/name": "redis", "app.kubernetes.io/instance": values.name,
+            "app.kubernetes.io/component": "jobs-store", "app.kubernetes.io/part-of": APP_NAME}
+
+
+def memory_bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity (`2Gi`, `512M`, `1.5Gi`) in bytes."""
+    units = {"": 1, "m": 10**-3, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+             "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    number = quantity.rstrip("mkMGTi")
+    return int(float(number) * units[quantity[len(number):]])
+
+
+def redis_server_args(redis: RedisValues) -> list[str]:
+    maxmemory = int(memory_bytes(redis.resources.memory) * REDIS_MAXMEMORY_SHARE)
+    return [
+        "redis-server",
+        "--port", str(REDIS_PORT),
+        "--dir", REDIS_DATA_DIR,
+        # Every write is in the append-only file, and synced to the volume, before Redis answers (as the local
+        # Redis of serve/local_redis.py): a job whose submission was answered, or a page recorded, survives the
+        # node's crash too, which the Job API's "every page exactly once" relies on. `everysec` would lose up to a
+        # second of them. The cost is small here: a few writes per page and lease renewal, and Redis syncs all the
+        # writes of one event-loop turn at once.
+        "--appendonly", "yes",
+        "--appendfsync", "always",
+        # The AOF is the persistence; RDB snapshots would only fork and rewrite the whole data set again.
+        "--save", "",
+        "--maxmemory", str(maxmemory),
+        # Evicting a key would silently lose a job or a lease; refused writes fail the call that made them.
+        "--maxmemory-policy", "noeviction",
+        # No password: the NetworkPolicy admits only this release's Ray pods. Protected mode would refuse every
+        # remote client of a passwordless Redis; the official image builds it off, said here so as not to rely on it.
+        "--protected-mode", "no",
+    ]
+
+
+def redis_probe(accepted: str) -> dict[str, Any]:
+    """A `redis-cli ping` whose reply matches `accepted`: redis-cli exits 0 on an error reply too."""
+    return {
+        "exec": {"command": ["sh", "-c", f"redis-cli -p {REDIS_PORT} ping 2>&1 | grep -qE '{accepted}'"]},
+        "periodSeconds": REDIS_PROBE_PERIOD_S,
+        "timeoutSeconds": REDIS_PROBE_TIMEOUT_S,
+    }
+
+
+def redis_statefulset(values: Values) -> dict[str, Any]:
+    redis = values.jobs.redis
+    labels = redis_labels(values)
+    claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": redis.storage}}}
+    if redis.storage_class_name is not None:
+        claim["storageClassName"] = redis.storage_class_name
+    container = {
+        "name": "redis",
+        "image": redis.image,
+        "args": redis_server_args(redis),
+        "ports": [{"name": "redis", "containerPort": REDIS_PORT}],
+        "resources": container_resources(redis.resources),
+        "volumeMounts": [{"name": "data", "mountPath": REDIS_DATA_DIR}],
+        # Serves only once the append-only file is loaded; alive while loading it (LOADING), however long that takes.
+        "readinessProbe": redis_probe("^PONG"),
+        "livenessProbe": redis_probe("^(PONG|LOADING)"),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": redis_name(values), "labels": labels},
+        "spec": {
+            # One Redis, unreplicated: a restart keeps everything (append-only file on the claim), and jobs wait
+            # out the seconds it takes; the ingress replicas' Redis calls fail meanwhile rather than hang.
+            "replicas": 1,
+            # StatefulSets name a governing Service; per-pod DNS names are not needed, so it is the ClusterIP one.
+            "serviceName": redis_name(values),
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    # Redis never talks to the API server.
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": REDIS_UID,
+                        "runAsGroup": REDIS_UID,
+                        # Makes the claim writable by that group; the recursive chown only when the root differs.
+                        "fsGroup": REDIS_UID,
+                        "fsGroupChangePolicy": "OnRootMismatch",
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [container],
+                },
+            },
+            # Kept when the StatefulSet is deleted (the default retention), so jobs outlive a re-install.
+            "volumeClaimTemplates": [{"metadata": {"name": "data", "labels": labels}, "spec": claim}],
+        },
+    }
+
+
+def redis_service(values: Values) -> dict[str, Any]:
+    # ClusterIP, not headless: the address in `jobs.redis_url` stays the same when the pod comes back elsewhere.
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": redis_name(values), "labels": redis_labels(values)},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": redis_labels(values),
+            "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}],
+        },
+    }
+
+
+def redis_network_policy(values: Values) -> dict[str, Any]:
+    """Redis runs without a password, so only the Ray pods of this release (head and workers, of every cluster a
+    RayService upgrade starts: they all carry `app_labels`) may connect; everything else is refused."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": redis_name(values), "labels": redis_labels(values)},
+        "spec": {
+            "podSelector": {"matchLabels": redis_labels(values)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{
+                "from": [{"podSelector": {"matchLabels": app_labels(values)}}],
+                "ports": [{"protocol": "TCP", "port": REDIS_PORT}],
+            }],
+        },
+    }
+
+
+def kustomization(resources: list[str]) -> dict[str, Any]:
+    return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
 
 
 class _Dumper(yaml.SafeDumper):
@@ -412,18 +648,25 @@ def dump_yaml(*documents: dict[str, Any]) -> str:
 
 def render(values_path: Path) -> dict[str, str]:
     """File name -> text of one target's manifests."""
-    values = load_values(values_path)
+    return render_values(load_values(values_path), str(values_path.relative_to(REPO)))
+
+
+def render_values(values: Values, source: str) -> dict[str, str]:
+    """File name -> text of the manifests of `values`, read from the file `source`."""
     config = serve_config(values)
     header = (
-        f"# Generated by `python -m deploy.render` from {values_path.relative_to(REPO)} and {values.app_config}.\n"
+        f"# Generated by `python -m deploy.render` from {source} and {values.app_config}.\n"
         "# Do not edit: change those and render again.\n"
     )
-    return {
-        "rayservice.yaml": header + dump_yaml(rayservice(values, config)),
-        "service.yaml": header + dump_yaml(ingress(values, config)),
-        "monitoring.yaml": header + dump_yaml(pod_monitor(values)),
-        "kustomization.yaml": header + dump_yaml(KUSTOMIZATION),
+    documents = {
+        "rayservice.yaml": [rayservice(values, config)],
+        "service.yaml": [ingress(values, config)],
+        "monitoring.yaml": [pod_monitor(values)],
     }
+    if renders_redis(values, application_args(config)):
+        documents["redis.yaml"] = [redis_statefulset(values), redis_service(values), redis_network_policy(values)]
+    documents["kustomization.yaml"] = [kustomization(list(documents))]
+    return {name: header + dump_yaml(*objects) for name, objects in documents.items()}
 
 
 def render_all() -> dict[Path, str]:

@@ -112,6 +112,8 @@ def running_service(
     stops it with SIGTERM."""
     raw = yaml.safe_load(config.read_text())
     application = raw["applications"][0]
+    # Each server its own private Redis for jobs (when it runs one), not the machine's shared default directory.
+    merge(application["args"], {"jobs": {"local_redis_dir": str(workdir / "jobs-redis")}})
     merge(application["args"], args_overrides or {})
     for deployment in application.get("deployments", []):
         deployment.update((deployment_overrides or {}).get(deployment["name"], {}))

@@ -9,9 +9,12 @@ import socket
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import yaml
+
+from serve.local_redis import LocalRedis
 
 DEFAULT_CONFIG = Path("configs/local.yaml")
 # Ray's object store lives in /dev/shm and defaults to ~30% of RAM; pages in flight need far less.
@@ -39,6 +42,24 @@ def load_deploy_config(path: Path, host: str | None, port: int | None):
     if port is not None:
         http["port"] = port
     return ServeDeploySchema.model_validate(raw)
+
+
+def private_redis(schema, joining_cluster: bool) -> list[LocalRedis]:
+    """A private Redis for each application that runs jobs without naming one (`jobs.redis_url` unset), its URL
+    written into the application's args. Replicas on other nodes could not reach its socket, so joining a cluster
+    needs a named Redis."""
+    from serve.config import ServiceConfig
+
+    servers: dict[Path, LocalRedis] = {}
+    for app in schema.applications:
+        jobs = ServiceConfig.model_validate(app.args).jobs
+        if not jobs.enabled or jobs.redis_url is not None:
+            continue
+        if joining_cluster:
+            raise RuntimeError(f"application {app.name!r}: jobs on a cluster need jobs.redis_url")
+        server = servers.setdefault(Path(jobs.local_redis_dir), LocalRedis(Path(jobs.local_redis_dir)))
+        app.args.setdefault("jobs", {})["redis_url"] = server.url
+    return list(servers.values())
 
 
 def _start_ray(address: str | None, object_store_mb: int, metrics_port: int | None) -> None:
@@ -127,6 +148,24 @@ def serve_forever(
     from ray.serve.config import gRPCOptions
 
     schema = load_deploy_config(config_path, host, port)
+    stop = threading.Event()
+    with ExitStack() as running:
+        try:
+            for server in private_redis(schema, joining_cluster=address is not None):
+                running.enter_context(server)
+                threading.Thread(target=server.keep_running, args=(stop,), daemon=True).start()
+        except RuntimeError as exc:
+            print(f"ocrvl: {exc}", file=sys.stderr, flush=True)
+            return 1
+        return _serve(schema, address, object_store_mb, metrics_port, stop)
+
+
+def _serve(schema, address: str | None, object_store_mb: int, metrics_port: int | None, stop: threading.Event) -> int:
+    import ray
+    from ray import serve
+    from ray.serve._private import api as serve_api
+    from ray.serve.config import gRPCOptions
+
     _start_ray(address, object_store_mb, metrics_port)
     client = serve_api.serve_start(
         http_options=schema.http_options.model_dump(),
@@ -134,7 +173,6 @@ def serve_forever(
         grpc_options=gRPCOptions(**schema.grpc_options.model_dump()),
     )
     client.deploy_apps(schema, _blocking=False)
-    stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
@@ -152,6 +190,8 @@ def serve_forever(
     finally:
         serve.shutdown()
         ray.shutdown()
+        # The private Redis stops after the replicas that use it (ExitStack in serve_forever).
+        stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

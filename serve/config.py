@@ -256,12 +256,37 @@ class StorageConfig(_Strict):
         return self
 
 
+class WebhookConfig(_Strict):
+    """A job's final status POSTed to the `webhookUrl` given at submission (serve/jobs/webhooks.py), signed with
+    HMAC-SHA256 so the receiver can tell it came from this service."""
+
+    # Off: a submission with a `webhookUrl` is refused (400) rather than never called.
+    enabled: bool = False
+    # The signing secret: this environment variable when it is set, else this file (a mounted Secret). With
+    # webhooks on and neither, the replica does not start.
+    secret_env: str | None = "OCRVL_WEBHOOK_SECRET"
+    secret_file: str | None = None
+    # Deliveries tried, the first wait between them, doubling up to the largest; a target that never answers 2xx
+    # is given up on (the job's record says so).
+    attempts: PositiveInt = 5
+    backoff_s: PositiveFloat = 1.0
+    max_backoff_s: PositiveFloat = 60.0
+    timeout_s: PositiveFloat = 10.0
+    # Targets are vetted as URL input is (`input.url_fetch`): no private addresses unless allowed.
+    allow_private_networks: bool = False
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+
 class JobsConfig(_Strict):
     """The asynchronous Job API of the hosted PaddleOCR service (`/api/v2/ocr/jobs`, serve/jobs/): jobs in Redis,
     run by whichever ingress replica leases them, their files and results in the result store (`storage`)."""
 
     enabled: bool = False
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Unset: `ocrvl serve` starts a private redis-server for the one machine it runs on (serve/local_redis.py), its
+    # Unix socket and append-only file in `local_redis_dir`. Replicas on several nodes (KubeRay) share one Redis:
+    # name it here.
+    redis_url: str | None = None
+    local_redis_dir: str = Field(default="/tmp/ocrvl/jobs-redis", pattern=r"^/")
     # A Redis that does not answer in this is down: the job call fails instead of hanging.
     redis_timeout_s: PositiveFloat = 5.0
     key_prefix: str = "ocrvl:jobs"
@@ -278,6 +303,14 @@ class JobsConfig(_Strict):
     # How long job records (state, progress, recorded pages) are kept after submission. The result files live
     # `storage.ttl_s`.
     record_ttl_s: PositiveInt = 86400
+    # Jobs one client (API key; everyone together when auth is off) may have pending or running; one more is a 429.
+    max_jobs_in_flight_per_client: PositiveInt = 20
+    # Pages `GET …/{jobId}/pages` answers at most in one response; the client asks again from where it stopped.
+    pages_per_answer: PositiveInt = 20
+    # A page that still fails after the stages' retries is recorded with its error and the job goes on; on, the
+    # job then fails as a whole.
+    fail_on_page_error: bool = False
+    webhooks: WebhookConfig = WebhookConfig()
 
 
 class ServiceConfig(_Strict):

@@ -99,7 +99,7 @@ async def _on_deadline_exceeded(request: Request, exc: DeadlineExceeded) -> JSON
     return error_response(504, str(exc), getattr(request.state, "log_id", None))
 
 
-def _retry_later(
+def retry_later(
     retry_after_s: int, message: str | None = None
 ) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     """A handler answering with a 503 that tells the client when to come back: the service is degraded or full
@@ -149,8 +149,8 @@ def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     app.add_exception_handler(InputError, _on_input_error)
     app.add_exception_handler(DeadlineExceeded, _on_deadline_exceeded)
     # A stage's bounded queue is full: the service is over capacity right now, not broken.
-    app.add_exception_handler(BackPressureError, _retry_later(retry_after_s, "Service over capacity; retry later"))
-    temporarily_unavailable = _retry_later(retry_after_s)
+    app.add_exception_handler(BackPressureError, retry_later(retry_after_s, "Service over capacity; retry later"))
+    temporarily_unavailable = retry_later(retry_after_s)
     app.add_exception_handler(StageUnavailable, temporarily_unavailable)
     app.add_exception_handler(QuotaUnavailable, temporarily_unavailable)
     app.add_exception_handler(QuotaExceeded, _on_quota_exceeded)

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fastapi import FastAPI
+from redis.exceptions import RedisError
 
 from serve.admission import Admission, AdmissionMiddleware
 from serve.auth import ApiKeys, AuthMiddleware
 from serve.body_limit import BodyLimitMiddleware
 from serve.config import ServiceConfig
-from serve.errors import bad_request, install_error_handlers
+from serve.errors import bad_request, install_error_handlers, retry_later
 from serve.jobs.submission import JobRequestError
 from serve.metrics import HttpMetricsMiddleware, IngressMetrics
 from serve.protocol import (
@@ -25,6 +26,7 @@ from serve.protocol import (
     Envelope,
     ErrorResponse,
     JobCreatedResponse,
+    JobPagesResponse,
     JobStatusResponse,
     LayoutParsingResponse,
     ReadinessResponse,
@@ -76,6 +78,7 @@ class Routes(Protocol):
     submit_job: Callable[..., Awaitable[Any]]
     job_status: Callable[..., Awaitable[Any]]
     cancel_job: Callable[..., Awaitable[Any]]
+    job_pages: Callable[..., Awaitable[Any]]
     batch_status: Callable[..., Awaitable[Any]]
     health: Callable[..., Awaitable[Any]]
     ready: Callable[..., Awaitable[Any]]
@@ -86,7 +89,7 @@ def needs_store(config: ServiceConfig) -> bool:
     return config.output.images == "url" or config.jobs.enabled
 
 
-def install_job_routes(app: FastAPI, routes: Routes) -> None:
+def install_job_routes(app: FastAPI, routes: Routes, retry_after_s: int) -> None:
     """The Job API; the batch route comes first, or `/batch/…` would be read as a job id."""
     app.post(JOBS_PATH, operation_id="submitJob", response_model=JobCreatedResponse,
              responses=JOB_ERROR_RESPONSES)(routes.submit_job)
@@ -94,9 +97,13 @@ def install_job_routes(app: FastAPI, routes: Routes) -> None:
             response_model_exclude_unset=True, responses=JOB_ERROR_RESPONSES)(routes.batch_status)
     app.get(JOBS_PATH + "/{job_id}", operation_id="getJob", response_model=JobStatusResponse,
             response_model_exclude_unset=True, responses=JOB_ERROR_RESPONSES)(routes.job_status)
+    app.get(JOBS_PATH + "/{job_id}/pages", operation_id="getJobPages", response_model=JobPagesResponse,
+            response_model_exclude_unset=True, responses=JOB_ERROR_RESPONSES)(routes.job_pages)
     app.delete(JOBS_PATH + "/{job_id}", operation_id="cancelJob", response_model=JobStatusResponse,
                response_model_exclude_unset=True, responses=JOB_ERROR_RESPONSES)(routes.cancel_job)
     app.add_exception_handler(JobRequestError, bad_request)
+    # Job state lives in Redis: while it is unreachable (restarting, failing over) clients are told to come back.
+    app.add_exception_handler(RedisError, retry_later(retry_after_s, "The job store is unavailable; retry later"))
 
 
 def build_http_app(
@@ -121,7 +128,7 @@ def build_http_app(
     if isinstance(store, FilesystemStore):
         app.include_router(files_router(store))
     if config.jobs.enabled:
-        install_job_routes(app, routes)
+        install_job_routes(app, routes, config.admission.retry_after_s)
     app.get(HEALTH_PATH, operation_id="checkHealth", response_model=Envelope)(routes.health)
     app.get(READINESS_PATH, operation_id="checkReadiness", response_model=ReadinessResponse,
             responses={503: {"model": ReadinessResponse}})(routes.ready)

@@ -11,7 +11,9 @@ import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -25,12 +27,13 @@ from serve.delivery import Delivery, InlineDelivery, StoredDelivery
 from serve.errors import DeadlineExceeded, new_log_id, streamed_failure
 from serve.health import STAGES, readiness_problems, stage_replicas
 from serve.http_app import ENDPOINTS, build_http_app, needs_store
-from serve.metrics import IngressMetrics
+from serve.metrics import IngressMetrics, JobMetrics
 from serve.pipeline import DocumentPipeline, ParseOptions, load_file, unhonored_fields
 from serve.protocol import (
     BatchStatusResponse,
     Envelope,
     JobCreatedResponse,
+    JobPagesResponse,
     JobStatusResponse,
     LayoutParsingRequest,
     LayoutParsingResponse,
@@ -44,6 +47,7 @@ from serve.restructuring import ImageSource, restructure
 from serve.jobs.records import JobRecords
 from serve.jobs.runner import JobRunner
 from serve.jobs.service import JobService
+from serve.jobs.webhooks import WebhookSender
 from serve.stage_calls import HandleLayoutClient, HandleRecognitionClient
 from serve.storage import build_store
 from serve.sweeper import Sweeper
@@ -115,9 +119,12 @@ class Ingress:
         self._runner: JobRunner | None = None
         if self._config.jobs.enabled and self._store is not None:
             records = JobRecords(self._config.jobs)
-            self._jobs = JobService(self._config, records, self._store, self._capabilities)
+            webhooks = WebhookSender(self._config.jobs.webhooks) if self._config.jobs.webhooks.enabled else None
+            job_metrics = JobMetrics()
+            self._jobs = JobService(self._config, records, self._store, self._capabilities, webhooks, job_metrics)
             self._runner = JobRunner(
-                self._config, records, self._store, self._pipeline, self._capabilities, self._image_source
+                self._config, records, self._store, self._pipeline, self._capabilities, self._image_source,
+                self._quotas, webhooks, job_metrics,
             )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
@@ -224,14 +231,24 @@ class Ingress:
         created = await jobs.submit(request, getattr(request.state, CLIENT_ID, None))
         return JobCreatedResponse(logId=new_log_id(), data=created)
 
-    async def job_status(self, job_id: str) -> JobStatusResponse:
-        return JobStatusResponse(logId=new_log_id(), data=await self._job_service().status(job_id))
+    async def job_status(self, job_id: str, request: Request) -> JobStatusResponse:
+        status = await self._job_service().status(job_id, getattr(request.state, CLIENT_ID, None))
+        return JobStatusResponse(logId=new_log_id(), data=status)
 
-    async def cancel_job(self, job_id: str) -> JobStatusResponse:
-        return JobStatusResponse(logId=new_log_id(), data=await self._job_service().cancel(job_id))
+    async def job_pages(
+        self, job_id: str, request: Request, after: Annotated[int, Query(ge=0)] = 0
+    ) -> JobPagesResponse:
+        """Extension: the job's pages done so far, in its order, from position `after` on."""
+        pages = await self._job_service().pages(job_id, getattr(request.state, CLIENT_ID, None), after)
+        return JobPagesResponse(logId=new_log_id(), data=pages)
 
-    async def batch_status(self, batch_id: str) -> BatchStatusResponse:
-        return BatchStatusResponse(logId=new_log_id(), data=await self._job_service().batch(batch_id))
+    async def cancel_job(self, job_id: str, request: Request) -> JobStatusResponse:
+        status = await self._job_service().cancel(job_id, getattr(request.state, CLIENT_ID, None))
+        return JobStatusResponse(logId=new_log_id(), data=status)
+
+    async def batch_status(self, batch_id: str, request: Request) -> BatchStatusResponse:
+        status = await self._job_service().batch(batch_id, getattr(request.state, CLIENT_ID, None))
+        return BatchStatusResponse(logId=new_log_id(), data=status)
 
     def _job_service(self) -> JobService:
         # The routes exist only when jobs are on (serve/http_app.py), and then so does the service.

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -116,6 +117,45 @@ class IngressMetrics:
         for page in pages:
             for block in page.prunedResult.parsing_res_list:
                 self.blocks.inc(tags={"label": block.block_label})
+
+
+class JobMetrics:
+    """The Job API's, recorded by the ingress replicas that take and run jobs (serve/jobs/)."""
+
+    def __init__(self) -> None:
+        self.submitted = Counter("ocrvl_jobs_submitted_total", description="Jobs accepted.")
+        self.ended = Counter(
+            "ocrvl_jobs_ended_total", description="Jobs ended, by state (done, failed; cancelled ones are failed).",
+            tag_keys=("state",),
+        )
+        self.running = LiveGauge("ocrvl_jobs_running", description="Jobs this ingress replica is running.")
+        self.pages = Counter(
+            "ocrvl_job_pages_total", description="Job pages recorded, by outcome (done, failed).",
+            tag_keys=("outcome",),
+        )
+        self.takeovers = Counter(
+            "ocrvl_job_lease_takeovers_total",
+            description="Jobs taken over from a replica whose lease lapsed (it died or stalled).",
+        )
+        # Every replica reads the same shared queue: take the max over replicas, not the sum.
+        self.queued = LiveGauge("ocrvl_jobs_queued", description="Jobs waiting for a replica, as this replica saw it.")
+        self.queue_wait = Histogram(
+            "ocrvl_job_queue_wait_seconds", description="Time from a job's submission to its start.",
+            boundaries=SECONDS_BUCKETS,
+        )
+
+    @contextmanager
+    def running_job(self) -> Iterator[None]:
+        self.running.add(1)
+        try:
+            yield
+        finally:
+            self.running.add(-1)
+
+    def waited(self, created_at: str, started_at: str) -> None:
+        """A job started: how long it queued (both times ISO 8601, as the job's record has them)."""
+        waited = datetime.fromisoformat(started_at) - datetime.fromisoformat(created_at)
+        self.queue_wait.observe(max(waited.total_seconds(), 0.0))
 
 
 def _stage_in_flight() -> LiveGauge:

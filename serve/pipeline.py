@@ -45,6 +45,10 @@ from serve.url_fetch import fetch_url, is_url
 INPUT_IMAGE_KEY = "input_img"
 
 
+# Told of a page that failed (its index and error) when the other pages are to go on without it.
+PageFailureHandler = Callable[[int, Exception], Awaitable[None]]
+
+
 class LayoutClient(Protocol):
     async def detect(self, page: np.ndarray, request: LayoutRequest) -> LayoutResult: ...
 
@@ -272,39 +276,66 @@ class DocumentPipeline:
         )
 
     async def page_results(
-        self, document: Document, options: ParseOptions, delivery: Delivery, indices: Sequence[int] | None = None
+        self, document: Document, options: ParseOptions, delivery: Delivery, indices: Sequence[int] | None = None,
+        on_failure: PageFailureHandler | None = None,
     ) -> AsyncIterator[tuple[int, LayoutParsingResult]]:
         """The result of every page (or of the pages at `indices`) with its index, each as soon as it is written;
         with `restructurePages`, all of them after the last page is read, since restructuring looks at the whole
-        document. Close it (`aclosing`) to stop early: that cancels the pages in flight."""
+        document. Close it (`aclosing`) to stop early: that cancels the pages in flight.
+
+        A page that fails ends the whole, unless `on_failure` is given: then the page and its error go to it, and
+        the other pages go on."""
         indices = range(document.num_pages) if indices is None else indices
-        async with aclosing(self._read_pages(document, options, indices)) as pages:
+        async with aclosing(self._read_pages(document, options, indices, on_failure)) as pages:
             if options.restructure is None:
                 async for index, page in pages:
-                    yield index, await self.page_result(page, index, options, delivery)
+                    if (result := await self._written(page, index, options, delivery, on_failure)) is not None:
+                        yield index, result
                 return
             finished = sorted([pair async for pair in pages], key=lambda pair: pair[0])
         read = _restructured([page for _, page in finished], options.restructure)
         for (index, _), page in zip(finished, read, strict=True):
-            yield index, await self.page_result(page, index, options, delivery)
+            if (result := await self._written(page, index, options, delivery, on_failure)) is not None:
+                yield index, result
+
+    async def _written(
+        self, page: ReadPage, index: int, options: ParseOptions, delivery: Delivery,
+        on_failure: PageFailureHandler | None,
+    ) -> LayoutParsingResult | None:
+        try:
+            return await self.page_result(page, index, options, delivery)
+        except Exception as exc:
+            if on_failure is None:
+                raise
+            await on_failure(index, exc)
+            return None
 
     async def _read_pages(
-        self, document: Document, options: ParseOptions, indices: Sequence[int]
+        self, document: Document, options: ParseOptions, indices: Sequence[int],
+        on_failure: PageFailureHandler | None,
     ) -> AsyncIterator[tuple[int, ReadPage]]:
         """Every page read, in the order they finish. Pages run concurrently up to a bound: while page n is in
         recognition, page n+1 is in layout and page n+2 is rendering, yet a 300-page PDF never holds more than the
         bound of page bitmaps in memory."""
         slots = asyncio.Semaphore(self._config.pipeline.pages_in_flight_per_request)
 
-        async def one_page(index: int) -> tuple[int, ReadPage]:
+        async def one_page(index: int) -> tuple[int, ReadPage | None]:
             async with slots:
-                page = await asyncio.to_thread(document.page, index)
-                return index, await self.read_page(page, options)
+                try:
+                    page = await asyncio.to_thread(document.page, index)
+                    return index, await self.read_page(page, options)
+                except Exception as exc:
+                    if on_failure is None:
+                        raise
+                    await on_failure(index, exc)
+                    return index, None
 
         tasks = [asyncio.create_task(one_page(i)) for i in indices]
         try:
             for finished in asyncio.as_completed(tasks):
-                yield await finished
+                index, page = await finished
+                if page is not None:
+                    yield index, page
         finally:
             for task in tasks:
                 task.cancel()

@@ -300,6 +300,8 @@ class JobSubmission(BaseModel):
     # 1-based pages and ranges, `"2,4-6"`; None: every page.
     pageRanges: str | None = None
     batchId: str | None = None
+    # Extension: POSTed the job's final status, signed (serve/jobs/webhooks.py).
+    webhookUrl: str | None = None
 
 
 class JobEnvelope(BaseModel):
@@ -321,8 +323,16 @@ class ExtractProgress(BaseModel):
 
 
 class ResultUrl(BaseModel):
-    # JSON Lines, one line per page: `{"result": {"layoutParsingResults": [page], "dataInfo": …}}`.
+    # JSON Lines, one line per page: `{"pageIndex": i, "result": {"layoutParsingResults": [page], "dataInfo": …}}`.
     jsonUrl: str
+    # The pages' Markdown, one after the other.
+    markdownUrl: str | None = None
+
+
+class FailedPage(BaseModel):
+    # 0-based, as in the result's lines.
+    pageIndex: int
+    errorMsg: str
 
 
 class JobStatus(BaseModel):
@@ -331,6 +341,27 @@ class JobStatus(BaseModel):
     extractProgress: ExtractProgress
     resultUrl: ResultUrl | None = None
     errorMsg: str | None = None
+    # Extension: pages that failed after retries; the job went on without them (`jobs.fail_on_page_error`).
+    failedPages: list[FailedPage] | None = None
+
+
+class JobPage(BaseModel):
+    """One page of a job in its order: its result line's `result`, or the error it failed with."""
+
+    pageIndex: int
+    result: dict[str, Any] | None = None
+    errorMsg: str | None = None
+
+
+class JobPages(BaseModel):
+    """Extension: the job's pages done so far, in the job's order from `after` on, up to the first not done yet."""
+
+    jobId: str
+    state: JobState
+    pages: list[JobPage]
+    # Where to ask from next (`?after=`); when it equals `totalPages` the job has no pages left to serve.
+    next: int
+    totalPages: int
 
 
 class BatchStatus(BaseModel):
@@ -344,6 +375,10 @@ class JobCreatedResponse(JobEnvelope):
 
 class JobStatusResponse(JobEnvelope):
     data: JobStatus
+
+
+class JobPagesResponse(JobEnvelope):
+    data: JobPages
 
 
 class BatchStatusResponse(JobEnvelope):

@@ -117,6 +117,31 @@ async def fetch_url(url: str, policy: FetchPolicy) -> FetchedFile:
         raise InputError(f"{FETCH_FAILED}: timed out after {policy.timeout_s:g} s") from None
 
 
+async def post_vetted(url: str, content: bytes, headers: dict[str, str], policy: FetchPolicy) -> int:
+    """POSTs ``content`` to ``url`` with the same vetting and pinning as a fetch (webhooks: the caller names the
+    target, so it must not reach into the cluster either); redirects are not followed. Returns the status code;
+    raises :class:`InputError` on a refused or unreachable target."""
+    target = _parse_target(url.strip())
+    try:
+        async with asyncio.timeout(policy.timeout_s):
+            addresses = await _vetted_addresses(target, policy)
+            async with httpx.AsyncClient(
+                verify=_default_tls_context() if policy.verify is True else policy.verify, trust_env=False,
+                follow_redirects=False, timeout=httpx.Timeout(policy.timeout_s),
+            ) as client:
+                response = await _send_pinned(client, target, addresses, "POST", content, headers)
+                await response.aclose()
+                return response.status_code
+    except TimeoutError:
+        raise InputError(f"{FETCH_FAILED}: timed out after {policy.timeout_s:g} s") from None
+
+
+async def check_target(url: str, policy: FetchPolicy) -> None:
+    """Raises :class:`InputError` unless ``url`` is an http(s) URL whose host resolves to addresses ``policy``
+    allows, so a bad target is refused when it is given, not only when it is used (and vetted again)."""
+    await _vetted_addresses(_parse_target(url.strip()), policy)
+
+
 def is_forbidden_address(address: IPAddress) -> bool:
     """Whether ``address`` (or an IPv4 address embedded in it) is not publicly routable."""
     return any(_is_non_public(candidate) for candidate in _with_embedded_ipv4(address))
@@ -239,16 +264,20 @@ def _is_non_public(address: IPAddress) -> bool:
     )
 
 
-async def _send_pinned(client: httpx.AsyncClient, target: _Target, addresses: list[IPAddress]) -> httpx.Response:
-    """GET the target from the first vetted address that accepts a connection."""
+async def _send_pinned(
+    client: httpx.AsyncClient, target: _Target, addresses: list[IPAddress], method: str = "GET",
+    content: bytes | None = None, headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """Sends the request to the first vetted address that accepts a connection."""
     # SNI must be a host name (never an IP literal); it is also what the certificate is checked against.
     extensions = {"sni_hostname": target.host} if target.url.scheme == "https" and not target.is_ip_literal else {}
     last_error: httpx.ConnectError | None = None
     for address in addresses:
         request = client.build_request(
-            "GET",
+            method,
             target.url.copy_with(host=str(address), port=target.port),
-            headers={"Host": target.host_header},
+            headers={**(headers or {}), "Host": target.host_header},
+            content=content,
             extensions=extensions,
         )
         try:

@@ -9,13 +9,17 @@ Keys, under the configured prefix:
 - `queue` — ids of jobs nobody runs yet; `running` — ids of jobs some replica has leased;
 - `lease:<id>` — the leasing replica's id, expiring `lease_s` after its last renewal: a job in `running` without a
   lease lost its replica and is taken over;
-- `batch:<id>` — the ids of a batch's jobs, in submission order.
+- `failed:<id>` — a hash of page index → the error of a page that failed; the job goes on without it;
+- `batch:<id>` — the ids of a batch's jobs, in submission order;
+- `client:<client>` — the ids of a client's jobs that have not ended, for its limit on jobs in flight;
+- `idempotency:<client>:<key>` — the job first submitted under that `Idempotency-Key`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
@@ -31,8 +35,20 @@ return 0
 MILLISECONDS = 1000
 
 
+@dataclass(frozen=True)
+class Claim:
+    job_id: str
+    # The job's lease had lapsed: the replica that ran it died, and this one goes on from its recorded pages.
+    taken_over: bool
+
+
 class JobRecords:
     def __init__(self, config: JobsConfig) -> None:
+        if config.redis_url is None:
+            raise ValueError(
+                "jobs.redis_url is unset: `ocrvl serve` starts a private Redis on one machine; anywhere else "
+                "(a cluster, `serve run`) name the Redis every replica shares"
+            )
         self._config = config
         self._redis = redis.from_url(
             config.redis_url, socket_timeout=config.redis_timeout_s, socket_connect_timeout=config.redis_timeout_s,
@@ -63,11 +79,32 @@ class JobRecords:
             return job_id
         return await self._redis.get(key) or job_id
 
-    async def cancel(self, job_id: str, message: str, end_time: str) -> None:
-        """Ends the job as failed with `message`; a replica running it stops at its next lease renewal."""
+    async def forget_submission(self, client: str, idempotency_key: str) -> None:
+        """The submission under this key was refused: the key may be used again."""
+        await self._redis.delete(self._key("idempotency", client, idempotency_key))
+
+    async def admit(self, client: str, job_id: str, limit: int) -> bool:
+        """Counts the job among the client's jobs in flight, unless that would make more than `limit`."""
+        key = self._key("client", client)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key("job", job_id), mapping={"state": "failed", "errorMsg": message, "endTime": end_time})
-            pipe.lrem(self._key("queue"), 0, job_id)
+            pipe.sadd(key, job_id)
+            pipe.expire(key, self._config.record_ttl_s)
+            pipe.scard(key)
+            *_, count = await pipe.execute()
+        if count <= limit:
+            return True
+        # Two submissions racing for the last place may both be refused; neither gets in over the limit.
+        await self._redis.srem(key, job_id)
+        return False
+
+    async def end(self, job_id: str, fields: Mapping[str, str]) -> None:
+        """Records the job's end (`state`, `endTime`, ...): it no longer counts among its client's jobs in flight.
+        A replica running it stops at its next lease renewal; a queued one is still claimed once, to be finished
+        (its webhook called) and released."""
+        client = await self._redis.hget(self._key("job", job_id), "client") or ""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key("job", job_id), mapping=dict(fields))
+            pipe.srem(self._key("client", client), job_id)
             await pipe.execute()
 
     async def get(self, job_id: str) -> dict[str, str] | None:
@@ -80,16 +117,21 @@ class JobRecords:
     async def batch(self, batch_id: str) -> list[str]:
         return await self._redis.lrange(self._key("batch", batch_id), 0, -1)
 
-    async def claim(self, runner: str) -> str | None:
+    async def claim(self, runner: str) -> Claim | None:
         """A job for `runner` to run: first one whose replica died (its lease lapsed), else the oldest queued one."""
         for job_id in await self._redis.lrange(self._key("running"), 0, -1):
             if await self._redis.set(self._key("lease", job_id), runner, nx=True, px=self._lease_ms):
-                return job_id
+                return Claim(job_id, taken_over=True)
         job_id = await self._redis.lmove(self._key("queue"), self._key("running"), "LEFT", "RIGHT")
         if job_id is None:
             return None
         # Another replica may have seen the job in `running` before this lease was set, and leased it first.
-        return job_id if await self._redis.set(self._key("lease", job_id), runner, nx=True, px=self._lease_ms) else None
+        if await self._redis.set(self._key("lease", job_id), runner, nx=True, px=self._lease_ms):
+            return Claim(job_id, taken_over=False)
+        return None
+
+    async def queued(self) -> int:
+        return await self._redis.llen(self._key("queue"))
 
     async def renew(self, job_id: str, runner: str) -> bool:
         """False when the lease is no longer `runner`'s: another replica runs the job now."""
@@ -112,9 +154,28 @@ class JobRecords:
             *_, count = await pipe.execute()
         return int(count)
 
+    async def record_failure(self, job_id: str, index: int, message: str) -> None:
+        """Keeps the error of a page that failed (once, like a page's result)."""
+        key = self._key("failed", job_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, str(index), message)
+            pipe.expire(key, self._config.record_ttl_s)
+            await pipe.execute()
+
     async def pages(self, job_id: str) -> dict[int, dict[str, Any]]:
         stored = await self._redis.hgetall(self._key("pages", job_id))
         return {int(index): json.loads(value) for index, value in stored.items()}
+
+    async def some_pages(self, job_id: str, indices: Sequence[int]) -> list[dict[str, Any] | None]:
+        """The results of the pages at `indices`, None for each not recorded."""
+        if not indices:
+            return []
+        stored = await self._redis.hmget(self._key("pages", job_id), [str(index) for index in indices])
+        return [None if value is None else json.loads(value) for value in stored]
+
+    async def failures(self, job_id: str) -> dict[int, str]:
+        stored = await self._redis.hgetall(self._key("failed", job_id))
+        return {int(index): message for index, message in stored.items()}
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -35,6 +35,7 @@ class SubmittedJob:
     options: dict
     page_ranges: str | None
     batch_id: str | None
+    webhook_url: str | None
     # Exactly one of the two.
     file_url: str | None
     upload: bytes | None
@@ -63,7 +64,8 @@ async def _from_json(request: Request) -> SubmittedJob:
         raise JobRequestError(_first_error(exc)) from None
     if not is_url(body.fileUrl):
         raise JobRequestError("fileUrl must be an http(s) URL")
-    return SubmittedJob(body.model, body.optionalPayload, body.pageRanges, body.batchId, body.fileUrl, None, None)
+    return SubmittedJob(body.model, body.optionalPayload, body.pageRanges, body.batchId, body.webhookUrl,
+                        body.fileUrl, None, None)
 
 
 async def _from_form(request: Request, max_file_bytes: int) -> SubmittedJob:
@@ -83,8 +85,9 @@ async def _from_form(request: Request, max_file_bytes: int) -> SubmittedJob:
     model = form.get("model")
     if not isinstance(model, str):
         raise JobRequestError("A job needs a `model`")
-    text = {name: value for name in ("pageRanges", "batchId") if isinstance(value := form.get(name), str)}
-    return SubmittedJob(model, options, text.get("pageRanges"), text.get("batchId"), None, data, upload.filename)
+    text = {name: value for name in ("pageRanges", "batchId", "webhookUrl") if isinstance(value := form.get(name), str)}
+    return SubmittedJob(model, options, text.get("pageRanges"), text.get("batchId"), text.get("webhookUrl"), None,
+                        data, upload.filename)
 
 
 def check_options(options: dict, config: ServiceConfig, capabilities: RecognitionCapabilities) -> ParseOptions:

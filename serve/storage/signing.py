@@ -30,7 +30,7 @@ class SigningKeyError(ValueError):
 def checked_signing_key(secret: str, source: str) -> bytes:
     key = secret.strip().encode()
     if len(key) < MIN_SIGNING_KEY_BYTES:
-        raise SigningKeyError(f"the URL-signing key in {source} is shorter than {MIN_SIGNING_KEY_BYTES} bytes")
+        raise SigningKeyError(f"the signing key in {source} is shorter than {MIN_SIGNING_KEY_BYTES} bytes")
     return key
 
 
@@ -39,14 +39,14 @@ def configured_signing_key(env_var: str | None, file: str | None) -> bytes | Non
     A configured source that is unreadable, empty or short raises SigningKeyError, and so do both at once."""
     from_env = env_var is not None and env_var in os.environ
     if from_env and file is not None:
-        raise SigningKeyError(f"both ${env_var} and the file {file} hold a URL-signing key: configure one")
+        raise SigningKeyError(f"both ${env_var} and the file {file} hold a signing key: configure one")
     if from_env:
         return checked_signing_key(os.environ[env_var], f"${env_var}")
     if file is not None:
         try:
             return checked_signing_key(Path(file).read_text(), file)
         except OSError as exc:
-            raise SigningKeyError(f"cannot read the URL-signing key file {file}: {exc.strerror}") from exc
+            raise SigningKeyError(f"cannot read the signing key file {file}: {exc.strerror}") from exc
     return None
 
 

@@ -71,6 +71,8 @@ def client(service_url: str) -> Iterator[httpx.Client]:
         yield c
 
 
+# Recorded only when a job's replica goes away (its lease lapses) and another takes the job over.
+JOB_TAKEOVERS = "ray_ocrvl_job_lease_takeovers_total"
 # Series only a VL recognition backend records.
 VL_SERIES = {"ray_ocrvl_vl_calls_total", "ray_ocrvl_vl_tokens_total"}
 

@@ -1,5 +1,6 @@
 """The checked-in KubeRay manifests (deploy/k8s/) against KubeRay's CRD, Ray's Serve schema, our ServiceConfig, each
-other, and a fresh render; and the Grafana dashboard against the metrics the service exports."""
+other, and a fresh render; the jobs' Redis beside them; and the Grafana dashboard against the metrics the service
+exports."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
 import yaml
+from pydantic import ValidationError
 from ray.serve.schema import ServeDeploySchema
 
 from deploy import render
 from serve.config import ServiceConfig
+from serve.http_app import JOBS_PATH
 from tests.deploy_manifests import dashboard_metric_names, dashboard_panels, load_dashboard, promql_metric_names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +33,21 @@ def load_documents(target: str, name: str) -> list[dict[str, Any]]:
     return list(yaml.safe_load_all((REPO / "deploy" / "k8s" / target / name).read_text()))
 
 
+def target_files(target: str) -> set[str]:
+    return {path.name for path in (REPO / "deploy" / "k8s" / target).iterdir()}
+
+
+REDIS_TARGETS = [target for target in TARGETS if "redis.yaml" in target_files(target)]
+
+
+def redis_objects(target: str) -> dict[str, dict[str, Any]]:
+    """The jobs' Redis objects of a target by kind (StatefulSet, Service, NetworkPolicy)."""
+    documents = load_documents(target, "redis.yaml")
+    objects = {document["kind"]: document for document in documents}
+    assert len(objects) == len(documents), "a kind repeats in redis.yaml"
+    return objects
+
+
 def rayservice_of(target: str) -> dict[str, Any]:
     (document,) = load_documents(target, "rayservice.yaml")
     return document
@@ -36,6 +55,11 @@ def rayservice_of(target: str) -> dict[str, Any]:
 
 def serve_config_of(target: str) -> dict[str, Any]:
     return yaml.safe_load(rayservice_of(target)["spec"]["serveConfigV2"])
+
+
+def application_args(config: dict[str, Any]) -> dict[str, Any]:
+    (application,) = config["applications"]
+    return application["args"]
 
 
 def pod_templates(rayservice: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -79,13 +103,36 @@ def strict(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def rayservice_validator() -> jsonschema.protocols.Validator:
+def rayservice_schema() -> dict[str, Any]:
     if not CRD.is_file():
         pytest.skip(f"{CRD} is not beside the checkout")
     # 1 MB of YAML: libyaml reads it in a tenth of the time of the pure-Python loader.
     crd = yaml.load(CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     (version,) = [version for version in crd["spec"]["versions"] if version["name"] == "v1"]
-    return jsonschema.Draft202012Validator(strict(version["schema"]["openAPIV3Schema"]))
+    return strict(version["schema"]["openAPIV3Schema"])
+
+
+@pytest.fixture(scope="module")
+def rayservice_validator(rayservice_schema) -> jsonschema.protocols.Validator:
+    return jsonschema.Draft202012Validator(rayservice_schema)
+
+
+@pytest.fixture(scope="module")
+def pod_template_validator(rayservice_schema) -> jsonschema.protocols.Validator:
+    """Kubernetes' own PodTemplateSpec schema (core/v1), as the CRD embeds it for a Ray pod group's template: what
+    the API server checks any pod template against, a StatefulSet's included."""
+    cluster = rayservice_schema["properties"]["spec"]["properties"]["rayClusterConfig"]
+    return jsonschema.Draft202012Validator(cluster["properties"]["headGroupSpec"]["properties"]["template"])
+
+
+@pytest.fixture(scope="module")
+def claim_template_validator(rayservice_schema) -> jsonschema.protocols.Validator:
+    """Kubernetes' PersistentVolumeClaimTemplate schema (metadata and PersistentVolumeClaimSpec), as the CRD embeds
+    it for a pod's ephemeral volume; a StatefulSet's volumeClaimTemplates take the same fields."""
+    cluster = rayservice_schema["properties"]["spec"]["properties"]["rayClusterConfig"]
+    pod = cluster["properties"]["headGroupSpec"]["properties"]["template"]["properties"]["spec"]
+    ephemeral = pod["properties"]["volumes"]["items"]["properties"]["ephemeral"]
+    return jsonschema.Draft202012Validator(ephemeral["properties"]["volumeClaimTemplate"])
 
 
 def test_every_target_is_rendered():
@@ -238,7 +285,7 @@ def test_render_check_notices_an_edited_manifest(tmp_path):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_every_document_is_named(target):
-    for name in ("service.yaml", "monitoring.yaml", "kustomization.yaml"):
+    for name in target_files(target):
         for document in load_documents(target, name):
             assert document["apiVersion"] and document["kind"], name
             assert document["kind"] == "Kustomization" or document["metadata"]["name"], name
@@ -247,18 +294,174 @@ def test_every_document_is_named(target):
 @pytest.mark.parametrize("target", TARGETS)
 def test_kustomization_lists_the_target_files(target):
     (kustomization,) = load_documents(target, "kustomization.yaml")
-    assert sorted(kustomization["resources"]) == sorted({"rayservice.yaml", "service.yaml", "monitoring.yaml"})
+    assert {"rayservice.yaml", "service.yaml", "monitoring.yaml"} <= set(kustomization["resources"])
+    assert sorted(kustomization["resources"]) == sorted(target_files(target) - {"kustomization.yaml"})
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_ingress_routes_to_kuberays_serve_service(target):
+def test_ingress_routes_to_kuberays_serve_service_and_the_job_api_when_jobs_run(target):
     rayservice = rayservice_of(target)
     (ingress,) = load_documents(target, "service.yaml")
     assert ingress["kind"] == "Ingress"
-    paths = {path["path"]: path["backend"]["service"] for path in ingress["spec"]["rules"][0]["http"]["paths"]}
-    assert set(paths) == {"/layout-parsing", "/health", "/health/ready"}
-    for service in paths.values():
-        assert service == {"name": f"{rayservice['metadata']['name']}-serve-svc", "port": {"number": 8000}}
+    paths = {path["path"]: path for path in ingress["spec"]["rules"][0]["http"]["paths"]}
+    jobs = application_args(serve_config_of(target)).get("jobs", {}).get("enabled", False)
+    assert set(paths) == {"/layout-parsing", "/health", "/health/ready"} | ({JOBS_PATH} if jobs else set())
+    for path in paths.values():
+        assert path["backend"]["service"] == {
+            "name": f"{rayservice['metadata']['name']}-serve-svc", "port": {"number": 8000}
+        }
+    if jobs:
+        # The job's own paths (`/api/v2/ocr/jobs/{jobId}`, `/batch/{batchId}`) lie below the submit path.
+        assert paths[JOBS_PATH]["pathType"] == "Prefix"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_jobs_redis_is_rendered_exactly_when_the_app_runs_jobs_without_an_external_redis(target):
+    values = render.load_values(REPO / "deploy" / "values" / f"{target}.yaml")
+    jobs = application_args(serve_config_of(target)).get("jobs", {})
+    expected = jobs.get("enabled", False) and values.jobs.redis.external_url is None
+    assert ("redis.yaml" in target_files(target)) == expected
+    if jobs.get("enabled", False):
+        # A replica refuses to start on a cluster config without one.
+        assert jobs["redis_url"]
+
+
+def test_some_target_runs_jobs_on_a_rendered_redis():
+    assert REDIS_TARGETS
+
+
+@pytest.mark.parametrize("target", REDIS_TARGETS)
+def test_jobs_redis_url_names_the_rendered_service_and_its_port(target):
+    objects = redis_objects(target)
+    service, statefulset = objects["Service"], objects["StatefulSet"]
+    url = urlsplit(application_args(serve_config_of(target))["jobs"]["redis_url"])
+    (port,) = service["spec"]["ports"]
+    assert (url.scheme, url.hostname, url.port, url.path) == ("redis", service["metadata"]["name"], port["port"], "/0")
+    assert service["spec"]["type"] == "ClusterIP"
+    pod = statefulset["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    container_ports = {entry["name"]: entry["containerPort"] for entry in container["ports"]}
+    assert container_ports[port["targetPort"]] == port["port"]
+    assert container["args"][container["args"].index("--port") + 1] == str(port["port"])
+
+
+def flag(args: list[str], name: str) -> str:
+    """The value of `--name value` in a redis-server command line."""
+    return args[args.index(f"--{name}") + 1]
+
+
+@pytest.mark.parametrize("target", REDIS_TARGETS)
+def test_redis_statefulset_keeps_an_append_only_file_on_its_claim(
+    target, pod_template_validator, claim_template_validator
+):
+    statefulset = redis_objects(target)["StatefulSet"]
+    spec = statefulset["spec"]
+    assert (statefulset["apiVersion"], spec["replicas"]) == ("apps/v1", 1)
+    assert spec["serviceName"] == redis_objects(target)["Service"]["metadata"]["name"]
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    assert [error.message for error in pod_template_validator.iter_errors(spec["template"])] == []
+    (claim,) = spec["volumeClaimTemplates"]
+    assert [error.message for error in claim_template_validator.iter_errors(claim)] == []
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"] and claim["spec"]["resources"]["requests"]["storage"]
+    (container,) = spec["template"]["spec"]["containers"]
+    args = container["args"]
+    assert args[0] == "redis-server"
+    assert (flag(args, "appendonly"), flag(args, "appendfsync")) == ("yes", "always")
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    assert mounts[flag(args, "dir")] == claim["metadata"]["name"]
+    # Refused writes, not evicted jobs, and refused before the container's memory limit kills it.
+    assert flag(args, "maxmemory-policy") == "noeviction"
+    limit = render.memory_bytes(container["resources"]["limits"]["memory"])
+    assert 0 < int(flag(args, "maxmemory")) < limit
+    assert container["resources"]["requests"] == container["resources"]["limits"]
+
+
+@pytest.mark.parametrize("target", REDIS_TARGETS)
+def test_redis_runs_as_non_root_and_is_probed_with_redis_cli_ping(target):
+    pod = redis_objects(target)["StatefulSet"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+    # The claim is writable by the pod's group, not root's.
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert "redis-cli -p 6379 ping" in " ".join(container[probe]["exec"]["command"]), probe
+
+
+def test_pod_template_schema_rejects_a_misspelt_container_field(pod_template_validator):
+    template = copy.deepcopy(redis_objects(REDIS_TARGETS[0])["StatefulSet"]["spec"]["template"])
+    template["spec"]["containers"][0]["readinessprobe"] = template["spec"]["containers"][0].pop("readinessProbe")
+    errors = [error.message for error in pod_template_validator.iter_errors(template)]
+    assert any("'readinessprobe' was unexpected" in error for error in errors), errors
+
+
+@pytest.mark.parametrize("target", REDIS_TARGETS)
+def test_redis_network_policy_admits_only_this_releases_ray_pods_to_the_redis_port(target):
+    objects = redis_objects(target)
+    policy = objects["NetworkPolicy"]["spec"]
+    redis_pod_labels = objects["StatefulSet"]["spec"]["template"]["metadata"]["labels"]
+    ray_pod_labels = [template["metadata"]["labels"] for template in pod_templates(rayservice_of(target))]
+    # It fences the Redis pod, and no Ray pod.
+    assert policy["podSelector"]["matchLabels"].items() <= redis_pod_labels.items()
+    assert not any(policy["podSelector"]["matchLabels"].items() <= labels.items() for labels in ray_pod_labels)
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    # One peer, a pod selector alone: pods of this namespace only, no namespaceSelector or ipBlock widening it.
+    (peer,) = rule["from"]
+    assert set(peer) == {"podSelector"}
+    admitted = peer["podSelector"]["matchLabels"]
+    assert admitted == render.app_labels(render.load_values(REPO / "deploy" / "values" / f"{target}.yaml"))
+    # Head and every worker group: an ingress replica may land on any of them.
+    assert all(admitted.items() <= labels.items() for labels in ray_pod_labels)
+    assert not admitted.items() <= redis_pod_labels.items()
+    (port,) = objects["Service"]["spec"]["ports"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": port["port"]}]
+
+
+@pytest.mark.parametrize("target", REDIS_TARGETS)
+def test_pod_monitor_does_not_select_the_redis_pod(target):
+    (monitor,) = load_documents(target, "monitoring.yaml")
+    redis_pod_labels = redis_objects(target)["StatefulSet"]["spec"]["template"]["metadata"]["labels"]
+    assert not monitor["spec"]["selector"]["matchLabels"].items() <= redis_pod_labels.items()
+
+
+def values_with(target: str, overrides: dict[str, Any]) -> render.Values:
+    """A target's values with `overrides` deep-merged into them, with jobs on whatever its app config says."""
+    raw = yaml.safe_load((REPO / "deploy" / "values" / f"{target}.yaml").read_text())
+    raw = render.deep_merge(raw, {"app_overrides": {"jobs": {"enabled": True}}})
+    return render.Values.model_validate(render.deep_merge(raw, overrides))
+
+
+def rendered_args(files: dict[str, str]) -> dict[str, Any]:
+    (rayservice,) = yaml.safe_load_all(files["rayservice.yaml"])
+    return application_args(yaml.safe_load(rayservice["spec"]["serveConfigV2"]))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_external_redis_renders_no_redis_and_is_the_jobs_redis_url(target):
+    external = "rediss://redis.example.internal:6380/2"
+    files = render.render_values(values_with(target, {"jobs": {"redis": {"external_url": external}}}), "test")
+    assert "redis.yaml" not in files
+    (kustomization,) = yaml.safe_load_all(files["kustomization.yaml"])
+    assert "redis.yaml" not in kustomization["resources"]
+    assert rendered_args(files)["jobs"]["redis_url"] == external
+
+
+def test_quotas_share_the_jobs_redis_unless_the_overrides_name_theirs():
+    quotas_on = {"app_overrides": {"quotas": {"enabled": True}}}
+    values = values_with(TARGETS[0], quotas_on)
+    args = rendered_args(render.render_values(values, "test"))
+    assert args["quotas"]["redis_url"] == args["jobs"]["redis_url"] == render.jobs_redis_url(values)
+    own = "redis://quotas.example.internal:6379/0"
+    values = values_with(TARGETS[0], render.deep_merge(quotas_on, {"app_overrides": {"quotas": {"redis_url": own}}}))
+    assert rendered_args(render.render_values(values, "test"))["quotas"]["redis_url"] == own
+
+
+def test_values_refuse_a_jobs_redis_url_in_app_overrides():
+    with pytest.raises(ValidationError, match="jobs.redis.external_url"):
+        values_with(TARGETS[0], {"app_overrides": {"jobs": {"redis_url": "redis://elsewhere:6379/0"}}})
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -1,14 +1,30 @@
-"""The Job API's pure parts: page ranges, option checking and the status a job record reads as."""
+"""The Job API's parts below HTTP: page ranges, option checking, the status a job record reads as, the records in a
+real Redis (jobs in flight, pages, failures), webhook signatures, and the private Redis `ocrvl serve` runs."""
 
 from __future__ import annotations
 
 import pytest
 
+import asyncio
+import itertools
+import os
+import signal
+import threading
+import time
+
+import redis
+
 from layout.decode import InputError
 from serve.backends.base import RecognitionCapabilities
-from serve.config import ServiceConfig
-from serve.jobs.service import job_status
+from serve.config import JobsConfig, ServiceConfig
+from serve.jobs.records import JobRecords
+from serve.jobs.service import job_page_order, job_status
 from serve.jobs.submission import JobRequestError, check_options, page_indices
+from serve.jobs.webhooks import signature_header, verify_signature
+from serve.local_redis import WATCH_INTERVAL_S, LocalRedis
+from tests.redis_server import require_redis_server
+
+_prefixes = (f"test-jobs-{n}" for n in itertools.count())
 
 
 @pytest.mark.parametrize(("ranges", "expected"), [
@@ -39,13 +55,99 @@ def test_options_are_checked_as_layout_parsing_checks_its_fields():
 
 
 def test_a_record_reads_as_the_status_the_official_client_parses():
-    pending = job_status("j", {"state": "pending", "totalPages": "0", "extractedPages": "0"})
+    pending = job_status("j", {"state": "pending", "totalPages": "0", "extractedPages": "0"}, {})
     assert pending.model_dump(exclude_unset=True) == {
         "jobId": "j", "state": "pending", "extractProgress": {"totalPages": 0, "extractedPages": 0,
                                                               "startTime": None, "endTime": None},
     }
     done = job_status("j", {"state": "done", "totalPages": "3", "extractedPages": "3", "startTime": "t0",
-                            "endTime": "t1", "jsonUrl": "http://x/result.jsonl"})
+                            "endTime": "t1", "jsonUrl": "http://x/result.jsonl"}, {})
     assert done.resultUrl.jsonUrl == "http://x/result.jsonl" and done.extractProgress.extractedPages == 3
-    failed = job_status("j", {"state": "failed", "errorMsg": "Invalid input file"})
+    failed = job_status("j", {"state": "failed", "errorMsg": "Invalid input file"}, {})
     assert failed.errorMsg == "Invalid input file" and failed.resultUrl is None
+
+
+def test_the_pages_that_failed_are_listed_in_the_status_in_page_order():
+    status = job_status("j", {"state": "done", "totalPages": "3", "extractedPages": "1"}, {2: "bad", 1: "worse"})
+    assert [(page.pageIndex, page.errorMsg) for page in status.failedPages] == [(1, "worse"), (2, "bad")]
+
+
+def test_a_jobs_page_order_follows_its_page_ranges_once_its_document_is_open():
+    assert job_page_order({"totalPages": "0", "pageRanges": ""}) == []
+    assert job_page_order({"totalPages": "3", "pageRanges": ""}) == [0, 1, 2]
+    assert job_page_order({"totalPages": "3", "pageRanges": "5,1-2"}) == [4, 0, 1]
+
+
+def _records(redis_url: str) -> JobRecords:
+    return JobRecords(JobsConfig(enabled=True, redis_url=redis_url, key_prefix=next(_prefixes)))
+
+
+def test_a_client_gets_no_more_jobs_in_flight_than_its_limit_and_an_ended_job_frees_its_place(redis_url):
+    async def run() -> tuple[list[bool], bool, bool]:
+        records = _records(redis_url)
+        try:
+            for job in ("a", "b", "c"):
+                await records.create(job, {"state": "pending", "client": "alice"})
+            admitted = [await records.admit("alice", job, limit=2) for job in ("a", "b", "c")]
+            others = await records.admit("bob", "d", limit=2)
+            await records.end("a", {"state": "done"})
+            return admitted, others, await records.admit("alice", "c", limit=2)
+        finally:
+            await records.close()
+
+    admitted, others, after_end = asyncio.run(run())
+    assert admitted == [True, True, False] and others and after_end
+
+
+def test_a_page_and_a_failure_are_each_recorded_once(redis_url):
+    async def run() -> tuple[int, list, dict]:
+        records = _records(redis_url)
+        try:
+            await records.record_page("j", 0, {"n": 1})
+            count = await records.record_page("j", 0, {"n": 2})
+            await records.record_failure("j", 2, "first")
+            await records.record_failure("j", 2, "second")
+            return count, await records.some_pages("j", [0, 1]), await records.failures("j")
+        finally:
+            await records.close()
+
+    count, pages, failures = asyncio.run(run())
+    assert count == 1 and pages == [{"n": 1}, None] and failures == {2: "first"}
+
+
+def test_jobs_need_a_redis_named_outside_ocrvl_serve():
+    with pytest.raises(ValueError, match="jobs.redis_url"):
+        JobRecords(JobsConfig(enabled=True))
+
+
+def test_a_webhook_signature_verifies_only_for_its_body_secret_and_time():
+    secret, body, now = b"s" * 32, b'{"jobId": "j"}', 1_800_000_000
+    header = signature_header(secret, body, now)
+    assert verify_signature(secret, body, header, now=now + 10)
+    assert not verify_signature(secret, body + b" ", header, now=now)
+    assert not verify_signature(b"t" * 32, body, header, now=now)
+    assert not verify_signature(secret, body, header, now=now + 3600)
+    assert not verify_signature(secret, body, "v1=deadbeef", now=now)
+
+
+def test_the_private_redis_comes_back_with_its_data_after_it_is_killed(tmp_path):
+    require_redis_server()
+    server = LocalRedis(tmp_path)
+    with server:
+        redis.Redis.from_url(server.url).set("kept", "yes")
+        stop = threading.Event()
+        watcher = threading.Thread(target=server.keep_running, args=(stop,))
+        watcher.start()
+        try:
+            os.kill(server.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10 * WATCH_INTERVAL_S
+            while time.monotonic() < deadline:
+                try:
+                    value = redis.Redis.from_url(server.url).get("kept")
+                    break
+                except redis.ConnectionError:
+                    time.sleep(WATCH_INTERVAL_S / 4)
+        finally:
+            stop.set()
+            watcher.join()
+    assert value == b"yes"
