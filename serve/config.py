@@ -293,13 +293,18 @@ class JobsConfig(_Strict):
     # The `model` names jobs may ask for; each parses documents with this application's one pipeline. The official
     # client's default is the newest, so every PaddleOCR-VL name is accepted.
     models: list[str] = Field(default_factory=lambda: ["PaddleOCR-VL", "PaddleOCR-VL-1.5", "PaddleOCR-VL-1.6"])
-    # A replica renews its lease on a job every third of this; a job whose lease lapses (its replica died) is taken
-    # over by another replica, which goes on from the pages already recorded.
+    # A replica renews its lease on a unit of a job's work every third of this; a unit whose lease lapses (its replica
+    # died) is taken over by another replica, which goes on from the pages already recorded.
     lease_s: PositiveFloat = 30.0
-    # How often an idle replica looks for a job to run.
+    # How often an idle replica looks for work on a job.
     poll_interval_s: PositiveFloat = 1.0
-    # Jobs one ingress replica runs at once; their pages share the stages with synchronous requests.
-    jobs_per_replica: PositiveInt = 1
+    # A job's pages are split into ranges of this many, each leased by whichever replica is free, so one big job
+    # spreads over every ingress replica. At the end of a range its pages in flight drain before the next range
+    # starts: much smaller ranges would leave the stages idle between them.
+    pages_per_lease: PositiveInt = 32
+    # Units of job work (mostly page ranges) one ingress replica works on at once, each with the pipeline's bound
+    # on pages in flight; their pages share the stages with synchronous requests.
+    workers_per_replica: PositiveInt = 1
     # How long job records (state, progress, recorded pages) are kept after submission. The result files live
     # `storage.ttl_s`.
     record_ttl_s: PositiveInt = 86400

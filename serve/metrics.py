@@ -128,29 +128,34 @@ class JobMetrics:
             "ocrvl_jobs_ended_total", description="Jobs ended, by state (done, failed; cancelled ones are failed).",
             tag_keys=("state",),
         )
-        self.running = LiveGauge("ocrvl_jobs_running", description="Jobs this ingress replica is running.")
+        self.working_units = LiveGauge(
+            "ocrvl_job_units_running",
+            description="Units of job work (page ranges, mostly) this ingress replica is working on.",
+        )
         self.pages = Counter(
             "ocrvl_job_pages_total", description="Job pages recorded, by outcome (done, failed).",
             tag_keys=("outcome",),
         )
         self.takeovers = Counter(
             "ocrvl_job_lease_takeovers_total",
-            description="Jobs taken over from a replica whose lease lapsed (it died or stalled).",
+            description="Units of job work taken over from a replica whose lease lapsed (it died or stalled).",
         )
         # Every replica reads the same shared queue: take the max over replicas, not the sum.
-        self.queued = LiveGauge("ocrvl_jobs_queued", description="Jobs waiting for a replica, as this replica saw it.")
+        self.queued = LiveGauge(
+            "ocrvl_job_units_queued", description="Units of job work waiting for a replica, as this replica saw it."
+        )
         self.queue_wait = Histogram(
             "ocrvl_job_queue_wait_seconds", description="Time from a job's submission to its start.",
             boundaries=SECONDS_BUCKETS,
         )
 
     @contextmanager
-    def running_job(self) -> Iterator[None]:
-        self.running.add(1)
+    def working(self) -> Iterator[None]:
+        self.working_units.add(1)
         try:
             yield
         finally:
-            self.running.add(-1)
+            self.working_units.add(-1)
 
     def waited(self, created_at: str, started_at: str) -> None:
         """A job started: how long it queued (both times ISO 8601, as the job's record has them)."""

@@ -1,15 +1,22 @@
-"""Jobs in Redis, shared by every ingress replica: any replica answers any job's status, and any replica can run
+"""Jobs in Redis, shared by every ingress replica: any replica answers any job's status, and any replica works on
 any job.
+
+A job is worked on in units, each leased by one replica at a time (`Unit`): `open` (fetch and open the document,
+count its pages, split them into ranges of `jobs.pages_per_lease`), one unit per range (read its pages), `finish`
+(write the result once every range is done) and `notify` (call the job's webhook once it has ended). A unit is
+queued when the one before makes it due, in the same transaction that releases that one, so nothing is lost or
+queued twice when a replica dies between the two.
 
 Keys, under the configured prefix:
 - `job:<id>` — a hash: the submission (model, options, file, page ranges, batch) and the state, progress, times,
   result URL and error;
-- `pages:<id>` — a hash of page index → that page's result (JSON), written once per page, so a replica taking a job
-  over goes on from the pages already done, and every page is in the result exactly once;
-- `queue` — ids of jobs nobody runs yet; `running` — ids of jobs some replica has leased;
-- `lease:<id>` — the leasing replica's id, expiring `lease_s` after its last renewal: a job in `running` without a
-  lease lost its replica and is taken over;
+- `pages:<id>` — a hash of page index → that page's result (JSON), written once per page, so a replica taking a
+  range over goes on from the pages already done, and every page is in the result exactly once;
 - `failed:<id>` — a hash of page index → the error of a page that failed; the job goes on without it;
+- `ranges:<id>` — the job's ranges that are done;
+- `queue` — units nobody works on yet, oldest first; `running` — units some replica has leased;
+- `lease:<unit>` — the leasing replica's id, expiring `lease_s` after its last renewal: a unit in `running` without
+  a lease lost its replica and is taken over;
 - `batch:<id>` — the ids of a batch's jobs, in submission order;
 - `client:<client>` — the ids of a client's jobs that have not ended, for its limit on jobs in flight;
 - `idempotency:<client>:<key>` — the job first submitted under that `Idempotency-Key`.
@@ -27,18 +34,71 @@ import redis.asyncio as redis
 from serve.config import JobsConfig
 
 # Renews the lease only while it is still this replica's: a replica that stalled past its lease must not take the
-# job back from the one that took it over.
+# unit back from the one that took it over.
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+# Releases a unit this replica is done with, unless another replica has taken it over meanwhile (then that one
+# releases it). KEYS: lease, running. ARGV: runner, unit.
+_RELEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('LREM', KEYS[2], 0, ARGV[2])
+return 1
+"""
+# A range is done: released, and the first time the job's last range is done, its `finish` unit queued.
+# KEYS: lease, running, ranges, job, queue. ARGV: runner, unit, range number, finish unit, ttl.
+_RANGE_DONE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('LREM', KEYS[2], 0, ARGV[2])
+local added = redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+local ranges = tonumber(redis.call('HGET', KEYS[4], 'ranges') or '-1')
+if added == 1 and redis.call('SCARD', KEYS[3]) == ranges then redis.call('RPUSH', KEYS[5], ARGV[4]) end
+return 1
+"""
+# A page's result, kept the first time only and then counted, so replicas recording pages of one job side by side
+# keep an exact count. KEYS: pages, job. ARGV: page index, result, ttl.
+_RECORD_PAGE = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'extractedPages', 1) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+"""
 MILLISECONDS = 1000
+OPEN = "open"
+FINISH = "finish"
+NOTIFY = "notify"
+_SEPARATOR = "/"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One leased piece of work on a job: `open`, a range's number, `finish` or `notify`."""
+
+    job_id: str
+    part: str
+
+    @classmethod
+    def parse(cls, text: str) -> Unit:
+        job_id, _, part = text.partition(_SEPARATOR)
+        return cls(job_id, part)
+
+    def __str__(self) -> str:
+        return f"{self.job_id}{_SEPARATOR}{self.part}"
+
+    @property
+    def range(self) -> int | None:
+        """The range's number, for a range's unit."""
+        return int(self.part) if self.part.isdigit() else None
 
 
 @dataclass(frozen=True)
 class Claim:
-    job_id: str
-    # The job's lease had lapsed: the replica that ran it died, and this one goes on from its recorded pages.
+    unit: Unit
+    # The unit's lease had lapsed: the replica working on it died, and this one goes on from its recorded pages.
     taken_over: bool
 
 
@@ -55,6 +115,9 @@ class JobRecords:
             decode_responses=True,
         )
         self._renew = self._redis.register_script(_RENEW)
+        self._release = self._redis.register_script(_RELEASE)
+        self._range_done = self._redis.register_script(_RANGE_DONE)
+        self._record_page = self._redis.register_script(_RECORD_PAGE)
         self._lease_ms = int(config.lease_s * MILLISECONDS)
 
     def _key(self, *parts: str) -> str:
@@ -69,7 +132,7 @@ class JobRecords:
             if fields.get("batchId"):
                 pipe.rpush(self._key("batch", fields["batchId"]), job_id)
                 pipe.expire(self._key("batch", fields["batchId"]), ttl)
-            pipe.rpush(self._key("queue"), job_id)
+            pipe.rpush(self._key("queue"), str(Unit(job_id, OPEN)))
             await pipe.execute()
 
     async def remember_submission(self, client: str, idempotency_key: str, job_id: str) -> str:
@@ -97,15 +160,35 @@ class JobRecords:
         await self._redis.srem(key, job_id)
         return False
 
-    async def end(self, job_id: str, fields: Mapping[str, str]) -> None:
-        """Records the job's end (`state`, `endTime`, ...): it no longer counts among its client's jobs in flight.
-        A replica running it stops at its next lease renewal; a queued one is still claimed once, to be finished
-        (its webhook called) and released."""
+    async def end(self, job_id: str, fields: Mapping[str, str], notify: bool) -> None:
+        """Records the job's end (`state`, `endTime`, ...): it no longer counts among its client's jobs in flight,
+        replicas working on it stop at their next lease renewal, and with `notify` its webhook is queued."""
         client = await self._redis.hget(self._key("job", job_id), "client") or ""
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._key("job", job_id), mapping=dict(fields))
             pipe.srem(self._key("client", client), job_id)
+            if notify:
+                pipe.rpush(self._key("queue"), str(Unit(job_id, NOTIFY)))
             await pipe.execute()
+
+    async def split(self, unit: Unit, fields: Mapping[str, str], ranges: int) -> None:
+        """The job's document is open: records what was found (`totalPages`, ...), and queues its `ranges` ranges
+        in place of the `open` unit."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key("job", unit.job_id), mapping={**fields, "ranges": str(ranges)})
+            pipe.rpush(self._key("queue"), *(str(Unit(unit.job_id, str(n))) for n in range(ranges)))
+            pipe.lrem(self._key("running"), 0, str(unit))
+            pipe.delete(self._key("lease", str(unit)))
+            await pipe.execute()
+
+    async def range_done(self, unit: Unit, runner: str) -> None:
+        """Releases a range's unit; once every range of the job is done, its `finish` unit is queued (once)."""
+        job_id = unit.job_id
+        await self._range_done(
+            keys=[self._key("lease", str(unit)), self._key("running"), self._key("ranges", job_id),
+                  self._key("job", job_id), self._key("queue")],
+            args=[runner, str(unit), unit.part, str(Unit(job_id, FINISH)), self._config.record_ttl_s],
+        )
 
     async def get(self, job_id: str) -> dict[str, str] | None:
         fields = await self._redis.hgetall(self._key("job", job_id))
@@ -118,41 +201,35 @@ class JobRecords:
         return await self._redis.lrange(self._key("batch", batch_id), 0, -1)
 
     async def claim(self, runner: str) -> Claim | None:
-        """A job for `runner` to run: first one whose replica died (its lease lapsed), else the oldest queued one."""
-        for job_id in await self._redis.lrange(self._key("running"), 0, -1):
-            if await self._redis.set(self._key("lease", job_id), runner, nx=True, px=self._lease_ms):
-                return Claim(job_id, taken_over=True)
-        job_id = await self._redis.lmove(self._key("queue"), self._key("running"), "LEFT", "RIGHT")
-        if job_id is None:
+        """A unit for `runner`: first one whose replica died (its lease lapsed), else the oldest queued one."""
+        for unit in await self._redis.lrange(self._key("running"), 0, -1):
+            if await self._redis.set(self._key("lease", unit), runner, nx=True, px=self._lease_ms):
+                return Claim(Unit.parse(unit), taken_over=True)
+        unit = await self._redis.lmove(self._key("queue"), self._key("running"), "LEFT", "RIGHT")
+        if unit is None:
             return None
-        # Another replica may have seen the job in `running` before this lease was set, and leased it first.
-        if await self._redis.set(self._key("lease", job_id), runner, nx=True, px=self._lease_ms):
-            return Claim(job_id, taken_over=False)
+        # Another replica may have seen the unit in `running` before this lease was set, and leased it first.
+        if await self._redis.set(self._key("lease", unit), runner, nx=True, px=self._lease_ms):
+            return Claim(Unit.parse(unit), taken_over=False)
         return None
 
     async def queued(self) -> int:
         return await self._redis.llen(self._key("queue"))
 
-    async def renew(self, job_id: str, runner: str) -> bool:
-        """False when the lease is no longer `runner`'s: another replica runs the job now."""
-        return bool(await self._renew(keys=[self._key("lease", job_id)], args=[runner, self._lease_ms]))
+    async def renew(self, unit: Unit, runner: str) -> bool:
+        """False when the lease is no longer `runner`'s: another replica works on the unit now."""
+        return bool(await self._renew(keys=[self._key("lease", str(unit))], args=[runner, self._lease_ms]))
 
-    async def release(self, job_id: str) -> None:
-        """The job has ended: nobody runs it any more."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.lrem(self._key("running"), 0, job_id)
-            pipe.delete(self._key("lease", job_id))
-            await pipe.execute()
+    async def release(self, unit: Unit, runner: str) -> None:
+        """`runner` is done with the unit (unless another replica took it over meanwhile)."""
+        await self._release(keys=[self._key("lease", str(unit)), self._key("running")], args=[runner, str(unit)])
 
-    async def record_page(self, job_id: str, index: int, result: Mapping[str, Any]) -> int:
-        """Keeps one page's result (once: a page recorded before is not replaced) and returns how many are kept."""
-        key = self._key("pages", job_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, str(index), json.dumps(result, ensure_ascii=False))
-            pipe.expire(key, self._config.record_ttl_s)
-            pipe.hlen(key)
-            *_, count = await pipe.execute()
-        return int(count)
+    async def record_page(self, job_id: str, index: int, result: Mapping[str, Any]) -> None:
+        """Keeps one page's result, once (a page recorded before is not replaced), counted in `extractedPages`."""
+        await self._record_page(
+            keys=[self._key("pages", job_id), self._key("job", job_id)],
+            args=[str(index), json.dumps(result, ensure_ascii=False), self._config.record_ttl_s],
+        )
 
     async def record_failure(self, job_id: str, index: int, message: str) -> None:
         """Keeps the error of a page that failed (once, like a page's result)."""

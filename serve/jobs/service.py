@@ -102,7 +102,8 @@ class JobService:
         """Ends a job that has not ended as failed, its pages in flight aborted; an ended job stays as it is."""
         record = await self._record(job_id, client)
         if record["state"] in ("pending", "running"):
-            await self._records.end(job_id, ended_fields(record, "failed", CANCELLED_MESSAGE))
+            fields = ended_fields(record, "failed", CANCELLED_MESSAGE)
+            await self._records.end(job_id, fields, notify="webhookState" in fields)
             self._metrics.ended.inc(tags={"state": "failed"})
         return await self.status(job_id, client)
 

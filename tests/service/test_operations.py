@@ -76,7 +76,7 @@ def test_the_dashboard_queries_only_metrics_the_service_exports(client, metrics_
                          data={"model": "PaddleOCR-VL"}).json()["data"]["jobId"]
     poll(lambda: client.get(f"/api/v2/ocr/jobs/{job_id}").json()["data"]["state"], lambda s: s == "done", 300)
     # The VLM's series come from the VL configs (tests/service_vl); GPU ones from the DCGM exporter. A takeover
-    # needs a job's replica to go away: test_jobs_local's Redis kill checks that series.
+    # needs a job's replica to die: tests/service_secured/test_jobs.py's replica kill checks that series.
     wanted = {n for n in dashboard_metric_names(load_dashboard()) if n.startswith(("ray_ocrvl_", "ray_serve_"))}
     assert not missing_series(metrics_url, wanted - VL_SERIES - {JOB_TAKEOVERS}, METRICS_WAIT_S)
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from loadtest.service import running_service
+from serve.cli import free_port
 from tests.moto_server import use_dummy_credentials
 
 KEYS = {"ci": "ci-secret-0123456789", "pages": "pages-secret-0123456789", "files": "files-secret-0123456789",
@@ -27,12 +28,15 @@ PAGES_PER_DAY = 3
 BUCKET = "secured-results"
 # Short, so a job whose replica is killed is taken over quickly.
 JOB_LEASE_S = 6
+# Small, so the tests' short documents are split over both ingress replicas.
+PAGES_PER_LEASE = 2
 
 
 @dataclass(frozen=True)
 class Secured:
     url: str
     log: Path
+    metrics_url: str
 
     def post(self, client: str | None, body: dict) -> httpx.Response:
         headers = {"Authorization": f"token {KEYS[client]}"} if client else {}
@@ -53,7 +57,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory, redis_url: str, s3_endpoin
                                              "pages_per_day": JOB_PAGES_PER_DAY}}},
         "output": {"images": "url"},
         "jobs": {"enabled": True, "redis_url": redis_url, "key_prefix": "secured-jobs", "lease_s": JOB_LEASE_S,
-                 "max_jobs_in_flight_per_client": JOBS_IN_FLIGHT,
+                 "pages_per_lease": PAGES_PER_LEASE, "max_jobs_in_flight_per_client": JOBS_IN_FLIGHT,
                  # The tests' webhook receiver listens on loopback.
                  "webhooks": {"enabled": True, "secret_env": "TEST_OCRVL_WEBHOOK_SECRET", "allowed_hosts": ["127.0.0.1"],
                               "backoff_s": 0.5}},
@@ -68,6 +72,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory, redis_url: str, s3_endpoin
         boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=BUCKET)
         env.setenv("TEST_OCRVL_API_KEYS", ",".join(f"{client}:{key}" for client, key in KEYS.items()))
         env.setenv("TEST_OCRVL_WEBHOOK_SECRET", WEBHOOK_SECRET)
-        with running_service(workdir, args_overrides=overrides,
+        metrics_port = free_port()
+        with running_service(workdir, args_overrides=overrides, metrics_port=metrics_port,
                              deployment_overrides={"Ingress": {"num_replicas": 2}}) as url:
-            yield Secured(url, workdir / "serve.log")
+            yield Secured(url, workdir / "serve.log", f"http://127.0.0.1:{metrics_port}/metrics")

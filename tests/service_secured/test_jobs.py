@@ -20,11 +20,28 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image, ImageDraw
+from prometheus_client.parser import text_string_to_metric_families
 
 from serve.jobs.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.oracle.conftest import require_reference_venv
-from tests.service.conftest import blank_pdf, continued_table_pdf, poll, replica_pids
-from tests.service_secured.conftest import JOB_LEASE_S, JOB_PAGES_PER_DAY, JOBS_IN_FLIGHT, KEYS, WEBHOOK_SECRET
+from serve.metrics import scrape_sum
+from tests.service.conftest import (
+    JOB_TAKEOVERS,
+    METRICS_WAIT_S,
+    blank_pdf,
+    continued_table_pdf,
+    poll,
+    replica_pids,
+    wait_for,
+)
+from tests.service_secured.conftest import (
+    JOB_LEASE_S,
+    JOB_PAGES_PER_DAY,
+    JOBS_IN_FLIGHT,
+    KEYS,
+    PAGES_PER_LEASE,
+    WEBHOOK_SECRET,
+)
 
 pytestmark = pytest.mark.service
 
@@ -167,6 +184,8 @@ def test_a_job_whose_replica_is_killed_completes_with_every_page_once(secured, f
     lines = httpx.get(done["resultUrl"]["jsonUrl"], timeout=60).text.splitlines()
     assert len(lines) == PAGES and done["extractProgress"]["extractedPages"] == PAGES
     assert all(len(json.loads(line)["result"]["layoutParsingResults"]) == 1 for line in lines)
+    # The killed replicas' ranges were taken over once their leases lapsed.
+    wait_for(lambda: scrape_sum(secured.metrics_url, JOB_TAKEOVERS) >= 1, METRICS_WAIT_S)
 
 
 def _headers(client: str = "jobs") -> dict[str, str]:
@@ -316,3 +335,30 @@ def test_a_job_past_its_clients_daily_page_quota_fails_with_the_quota_message(se
                                    timeout=60).json()["data"],
                  lambda s: s["state"] in ("done", "failed"), 300)
     assert ended["state"] == "failed" and "Daily page quota exceeded" in ended["errorMsg"]
+
+
+def _job_pages_by_replica(metrics_url: str) -> dict[str, float]:
+    pages: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(metrics_url, timeout=30).text):
+        for sample in family.samples:
+            if sample.name == "ray_ocrvl_job_pages_total" and sample.labels.get("outcome") == "done":
+                pages[sample.labels["replica"]] = pages.get(sample.labels["replica"], 0) + sample.value
+    return pages
+
+
+def test_one_jobs_page_ranges_spread_over_both_ingress_replicas(secured, file_server):
+    before = _job_pages_by_replica(secured.metrics_url)
+    body = {"fileUrl": f"{file_server}/blank.pdf", "model": "PaddleOCR-VL", "optionalPayload": {"visualize": False}}
+    job_id = _submit(secured, body).json()["data"]["jobId"]
+    done = _wait_until_ended(secured, job_id, PAGES * PAGE_S + 300)
+    assert done["state"] == "done" and done["extractProgress"]["extractedPages"] == PAGES
+    assert PAGES // PAGES_PER_LEASE > 2
+
+    def moved() -> dict[str, float]:
+        after = _job_pages_by_replica(secured.metrics_url)
+        return {replica: pages - before.get(replica, 0) for replica, pages in after.items()
+                if pages > before.get(replica, 0)}
+
+    # Replicas report their metrics every couple of seconds.
+    per_replica = poll(moved, lambda m: sum(m.values()) >= PAGES, 60)
+    assert len(per_replica) == 2, per_replica

@@ -17,7 +17,7 @@ import redis
 from layout.decode import InputError
 from serve.backends.base import RecognitionCapabilities
 from serve.config import JobsConfig, ServiceConfig
-from serve.jobs.records import JobRecords
+from serve.jobs.records import FINISH, NOTIFY, OPEN, JobRecords, Unit
 from serve.jobs.service import job_page_order, job_status
 from serve.jobs.submission import JobRequestError, check_options, page_indices
 from serve.jobs.webhooks import signature_header, verify_signature
@@ -90,7 +90,7 @@ def test_a_client_gets_no_more_jobs_in_flight_than_its_limit_and_an_ended_job_fr
                 await records.create(job, {"state": "pending", "client": "alice"})
             admitted = [await records.admit("alice", job, limit=2) for job in ("a", "b", "c")]
             others = await records.admit("bob", "d", limit=2)
-            await records.end("a", {"state": "done"})
+            await records.end("a", {"state": "done"}, notify=False)
             return admitted, others, await records.admit("alice", "c", limit=2)
         finally:
             await records.close()
@@ -100,19 +100,21 @@ def test_a_client_gets_no_more_jobs_in_flight_than_its_limit_and_an_ended_job_fr
 
 
 def test_a_page_and_a_failure_are_each_recorded_once(redis_url):
-    async def run() -> tuple[int, list, dict]:
+    async def run() -> tuple[str, list, dict]:
         records = _records(redis_url)
         try:
+            await records.create("j", {"state": "running", "extractedPages": "0"})
             await records.record_page("j", 0, {"n": 1})
-            count = await records.record_page("j", 0, {"n": 2})
+            await records.record_page("j", 0, {"n": 2})
             await records.record_failure("j", 2, "first")
             await records.record_failure("j", 2, "second")
+            count = (await records.get("j"))["extractedPages"]
             return count, await records.some_pages("j", [0, 1]), await records.failures("j")
         finally:
             await records.close()
 
     count, pages, failures = asyncio.run(run())
-    assert count == 1 and pages == [{"n": 1}, None] and failures == {2: "first"}
+    assert count == "1" and pages == [{"n": 1}, None] and failures == {2: "first"}
 
 
 def test_jobs_need_a_redis_named_outside_ocrvl_serve():
@@ -151,3 +153,51 @@ def test_the_private_redis_comes_back_with_its_data_after_it_is_killed(tmp_path)
             stop.set()
             watcher.join()
     assert value == b"yes"
+
+
+def test_a_jobs_work_goes_open_then_every_range_then_finish_once_and_notify_on_its_end(redis_url):
+    async def run() -> list[str]:
+        records = _records(redis_url)
+        claimed = []
+        try:
+            await records.create("j", {"state": "pending", "client": "c"})
+            opened = await records.claim("a")
+            await records.split(opened.unit, {"totalPages": "5"}, ranges=2)
+            first, second = await records.claim("a"), await records.claim("b")
+            await records.range_done(second.unit, "b")
+            await records.range_done(first.unit, "a")
+            await records.range_done(first.unit, "a")  # a range done twice (taken over, both finished) counts once
+            finish = await records.claim("a")
+            await records.end("j", {"state": "done"}, notify=True)
+            await records.release(finish.unit, "a")
+            notify = await records.claim("b")
+            claimed = [str(c.unit) for c in (opened, first, second, finish, notify)] + [str(await records.claim("a"))]
+        finally:
+            await records.close()
+        return claimed
+
+    assert asyncio.run(run()) == [f"j/{OPEN}", "j/0", "j/1", f"j/{FINISH}", f"j/{NOTIFY}", "None"]
+
+
+def test_a_unit_whose_lease_lapsed_is_taken_over_and_its_old_holder_cannot_release_it(redis_url):
+    async def run() -> tuple[bool, bool]:
+        records = JobRecords(JobsConfig(enabled=True, redis_url=redis_url, key_prefix=next(_prefixes), lease_s=0.2))
+        try:
+            await records.create("j", {"state": "pending"})
+            first = await records.claim("dead")
+            await asyncio.sleep(0.3)
+            second = await records.claim("alive")
+            await records.release(first.unit, "dead")
+            still_leased = not await records.claim("third")  # nothing to claim: "alive" holds it
+            renewed = await records.renew(second.unit, "alive")
+            return second.taken_over and second.unit == first.unit, still_leased and renewed
+        finally:
+            await records.close()
+
+    taken_over, kept = asyncio.run(run())
+    assert taken_over and kept
+
+
+def test_a_unit_reads_back_from_its_text():
+    assert Unit.parse("abc/3") == Unit("abc", "3") and Unit("abc", "3").range == 3
+    assert Unit.parse(str(Unit("abc", FINISH))).range is None
