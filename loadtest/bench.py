@@ -29,6 +29,7 @@ BENCHMARKS = {
     "layout": "loadtest.bench_layout",
     "soak": "loadtest.soak",
     "delivery": "loadtest.bench_delivery",
+    "jobs": "loadtest.bench_jobs",
 }
 
 

@@ -10,6 +10,8 @@ PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 # The quota tests start a real redis-server, Debian's package.
 command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server; }
+# The web page's browser tests drive Debian's chromium through Playwright, so Playwright downloads no browser.
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 stamp=.venv/.ocrvl-installed
 want=$(cat pyproject.toml requirements.lock scripts/setup.sh | sha256sum | cut -d' ' -f1)

@@ -1,4 +1,5 @@
-"""`ocrvl serve`: start a local Ray instance and deploy a Ray Serve config file, exactly as KubeRay would."""
+"""`ocrvl serve`: start a local Ray instance and deploy a Ray Serve config file, exactly as KubeRay would. (`ocrvl
+parse`, the client side, is serve/parse_cli.py.)"""
 
 from __future__ import annotations
 
@@ -204,7 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--address", help="join an existing Ray cluster instead of starting a local one")
     run.add_argument("--object-store-mb", type=int, default=DEFAULT_OBJECT_STORE_MB)
     run.add_argument("--metrics-port", type=int, help="Ray's Prometheus metrics export port (default: a free one)")
+    from serve import parse_cli
+
+    parse = commands.add_parser("parse", help="parse documents with a running service (serve/parse_cli.py)",
+                                description=parse_cli.__doc__.split("\n\n")[0])
+    parse_cli.add_arguments(parse)
     args = parser.parse_args(argv)
+    if args.command == "parse":
+        return parse_cli.run(args)
     return serve_forever(args.config, args.host, args.port, args.address, args.object_store_mb, args.metrics_port)
 
 

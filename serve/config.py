@@ -302,6 +302,10 @@ class JobsConfig(_Strict):
     # spreads over every ingress replica. At the end of a range its pages in flight drain before the next range
     # starts: much smaller ranges would leave the stages idle between them.
     pages_per_lease: PositiveInt = 32
+    # Ranges of one job queued or being read at once. Each range done queues the job's next one at the back, so jobs
+    # running together take turns range by range; more lets one big job spread over more ingress replicas (raise it
+    # towards the number of job workers when single big jobs matter more than jobs sharing).
+    ranges_in_flight_per_job: PositiveInt = 2
     # Units of job work (mostly page ranges) one ingress replica works on at once, each with the pipeline's bound
     # on pages in flight; their pages share the stages with synchronous requests.
     workers_per_replica: PositiveInt = 1

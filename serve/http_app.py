@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
 
 from serve.admission import Admission, AdmissionMiddleware
@@ -43,6 +46,9 @@ JOBS_PATH = "/api/v2/ocr/jobs"
 HEALTH_PATH = "/health"
 READINESS_PATH = "/health/ready"
 ENDPOINTS = frozenset({PARSE_PATH, RESTRUCTURE_PATH, JOBS_PATH, HEALTH_PATH, READINESS_PATH})
+# The try-a-document page: static files shipped in the package (no build step), `index.html` at `/`.
+WEB_DIR = Path(__file__).parent / "web"
+WEB_PATH = "/web"
 
 
 @dataclass(frozen=True)
@@ -57,10 +63,11 @@ class PathSet:
 
 
 # Open without an API key: probes must not need one, the API's description is public anyway, and a stored file's
-# signed URL is its own credential (clients GET it as they got it, with no headers, as from S3).
+# signed URL is its own credential (clients GET it as they got it, with no headers, as from S3). The web page holds
+# no secret: the API calls it makes carry the key typed into it.
 PUBLIC_PATHS = PathSet(
-    frozenset({HEALTH_PATH, READINESS_PATH, "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}),
-    (FILES_PATH + "/",),
+    frozenset({HEALTH_PATH, READINESS_PATH, "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/"}),
+    (FILES_PATH + "/", WEB_PATH + "/"),
 )
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (400, 401, 403, 413, 422, 429, 500, 503, 504)
@@ -129,6 +136,9 @@ def build_http_app(
         app.include_router(files_router(store))
     if config.jobs.enabled:
         install_job_routes(app, routes, config.admission.retry_after_s)
+    # Outside the API description, and counted as "other" in the metrics: not endpoints, a client of them.
+    app.get("/", include_in_schema=False)(lambda: FileResponse(WEB_DIR / "index.html"))
+    app.mount(WEB_PATH, StaticFiles(directory=WEB_DIR), name="web")
     app.get(HEALTH_PATH, operation_id="checkHealth", response_model=Envelope)(routes.health)
     app.get(READINESS_PATH, operation_id="checkReadiness", response_model=ReadinessResponse,
             responses={503: {"model": ReadinessResponse}})(routes.ready)

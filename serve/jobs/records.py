@@ -48,8 +48,11 @@ redis.call('DEL', KEYS[1])
 redis.call('LREM', KEYS[2], 0, ARGV[2])
 return 1
 """
-# A range is done: released, and the first time the job's last range is done, its `finish` unit queued.
-# KEYS: lease, running, ranges, job, queue. ARGV: runner, unit, range number, finish unit, ttl.
+# A range is done: released; the first time, the job's next range not yet queued goes to the back of the queue
+# (so the ranges of jobs running together take turns), and once the job's last range is done its `finish` unit goes
+# to the front (so a job ends as soon as its pages are read, not behind other jobs' ranges).
+# KEYS: lease, running, ranges, job, queue. ARGV: runner, unit, range number, a range's unit less its number,
+# ttl, the finish unit.
 _RANGE_DONE = """
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
@@ -57,8 +60,14 @@ redis.call('DEL', KEYS[1])
 redis.call('LREM', KEYS[2], 0, ARGV[2])
 local added = redis.call('SADD', KEYS[3], ARGV[3])
 redis.call('EXPIRE', KEYS[3], ARGV[5])
+if added == 0 then return 1 end
 local ranges = tonumber(redis.call('HGET', KEYS[4], 'ranges') or '-1')
-if added == 1 and redis.call('SCARD', KEYS[3]) == ranges then redis.call('RPUSH', KEYS[5], ARGV[4]) end
+local next = tonumber(redis.call('HGET', KEYS[4], 'nextRange') or '0')
+if next < ranges then
+  redis.call('RPUSH', KEYS[5], ARGV[4] .. next)
+  redis.call('HINCRBY', KEYS[4], 'nextRange', 1)
+end
+if redis.call('SCARD', KEYS[3]) == ranges then redis.call('LPUSH', KEYS[5], ARGV[6]) end
 return 1
 """
 # A page's result, kept the first time only and then counted, so replicas recording pages of one job side by side
@@ -167,27 +176,31 @@ class JobRecords:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._key("job", job_id), mapping=dict(fields))
             pipe.srem(self._key("client", client), job_id)
-            if notify:
-                pipe.rpush(self._key("queue"), str(Unit(job_id, NOTIFY)))
+            if notify:  # to the front: the job has ended, its client is waiting to hear
+                pipe.lpush(self._key("queue"), str(Unit(job_id, NOTIFY)))
             await pipe.execute()
 
     async def split(self, unit: Unit, fields: Mapping[str, str], ranges: int) -> None:
-        """The job's document is open: records what was found (`totalPages`, ...), and queues its `ranges` ranges
-        in place of the `open` unit."""
+        """The job's document is open: records what was found (`totalPages`, ...), and queues the first of its
+        `ranges` ranges (`jobs.ranges_in_flight_per_job`; each range done queues the next) in place of the `open`
+        unit."""
+        first = min(ranges, self._config.ranges_in_flight_per_job)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key("job", unit.job_id), mapping={**fields, "ranges": str(ranges)})
-            pipe.rpush(self._key("queue"), *(str(Unit(unit.job_id, str(n))) for n in range(ranges)))
+            pipe.hset(self._key("job", unit.job_id),
+                      mapping={**fields, "ranges": str(ranges), "nextRange": str(first)})
+            pipe.rpush(self._key("queue"), *(str(Unit(unit.job_id, str(n))) for n in range(first)))
             pipe.lrem(self._key("running"), 0, str(unit))
             pipe.delete(self._key("lease", str(unit)))
             await pipe.execute()
 
     async def range_done(self, unit: Unit, runner: str) -> None:
-        """Releases a range's unit; once every range of the job is done, its `finish` unit is queued (once)."""
+        """Releases a range's unit and queues what comes next (see _RANGE_DONE), once however often it is called."""
         job_id = unit.job_id
         await self._range_done(
             keys=[self._key("lease", str(unit)), self._key("running"), self._key("ranges", job_id),
                   self._key("job", job_id), self._key("queue")],
-            args=[runner, str(unit), unit.part, str(Unit(job_id, FINISH)), self._config.record_ttl_s],
+            args=[runner, str(unit), unit.part, str(Unit(job_id, "")), self._config.record_ttl_s,
+                  str(Unit(job_id, FINISH))],
         )
 
     async def get(self, job_id: str) -> dict[str, str] | None:

@@ -108,6 +108,10 @@ class JobRunner:
                 # takes it over from the recorded pages once Redis is back.
                 logger.warning("%s: the job store became unreachable; the work will be taken over", claim.unit,
                                exc_info=True)
+            except Exception:
+                # A bug outside a unit's step (which ends its job as failed): the worker goes on with other work,
+                # and the unit's lease lapses for another try.
+                logger.exception("%s: working on it failed", claim.unit)
 
     async def _work_on(self, unit: Unit) -> None:
         """One unit under its lease. A job that has ended (cancelled, failed) gets no more work but its webhook."""

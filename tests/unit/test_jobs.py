@@ -201,3 +201,27 @@ def test_a_unit_whose_lease_lapsed_is_taken_over_and_its_old_holder_cannot_relea
 def test_a_unit_reads_back_from_its_text():
     assert Unit.parse("abc/3") == Unit("abc", "3") and Unit("abc", "3").range == 3
     assert Unit.parse(str(Unit("abc", FINISH))).range is None
+
+
+def test_jobs_running_together_take_turns_range_by_range_and_each_finishes_as_soon_as_it_is_read(redis_url):
+    async def run() -> list[str]:
+        records = JobRecords(JobsConfig(enabled=True, redis_url=redis_url, key_prefix=next(_prefixes),
+                                        ranges_in_flight_per_job=1))
+        order = []
+        try:
+            for job in ("a", "b"):
+                await records.create(job, {"state": "pending"})
+            while (claim := await records.claim("w")) is not None:
+                order.append(str(claim.unit))
+                if claim.unit.part == OPEN:
+                    await records.split(claim.unit, {"totalPages": "3"}, ranges=3)
+                elif claim.unit.range is not None:
+                    await records.range_done(claim.unit, "w")
+                else:
+                    await records.release(claim.unit, "w")
+        finally:
+            await records.close()
+        return order
+
+    assert asyncio.run(run()) == ["a/open", "b/open", "a/0", "b/0", "a/1", "b/1", "a/2", "a/finish", "b/2",
+                                  "b/finish"]
