@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from serve.admission import Admission
 from serve.config import ServiceConfig
 from serve.http_app import ENDPOINTS, build_http_app
 from serve.metrics import IngressMetrics
+from tests.programs import require_program
 from tests.service.conftest import b64
 
 pytestmark = pytest.mark.service
@@ -34,22 +34,12 @@ PARSE_TIMEOUT_MS = 180_000
 CORRUPT_PDF = b"%PDF-1.7\n" + bytes(range(256)) * 8
 
 
-def chromium_path() -> str:
-    """Debian's chromium; skips where it is not installed, but fails in CI, whose setup installs it."""
-    path = shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium missing: scripts/setup.sh should have installed it")
-        pytest.skip("no chromium (apt-get install chromium)")
-    return path
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     # Chromium's sandbox cannot start as root (containers, CI machines).
     args = ["--no-sandbox"] if os.geteuid() == 0 else []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=args)
+        browser = playwright.chromium.launch(executable_path=require_program("chromium"), headless=True, args=args)
         yield browser
         browser.close()
 

@@ -22,7 +22,7 @@ from serve.jobs.service import job_page_order, job_status
 from serve.jobs.submission import JobRequestError, check_options, page_indices
 from serve.jobs.webhooks import signature_header, verify_signature
 from serve.local_redis import WATCH_INTERVAL_S, LocalRedis
-from tests.redis_server import require_redis_server
+from tests.programs import require_program
 
 _prefixes = (f"test-jobs-{n}" for n in itertools.count())
 
@@ -133,7 +133,7 @@ def test_a_webhook_signature_verifies_only_for_its_body_secret_and_time():
 
 
 def test_the_private_redis_comes_back_with_its_data_after_it_is_killed(tmp_path):
-    require_redis_server()
+    require_program("redis-server")
     server = LocalRedis(tmp_path)
     with server:
         redis.Redis.from_url(server.url).set("kept", "yes")
