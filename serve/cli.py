@@ -143,11 +143,6 @@ def serve_forever(
     config_path: Path, host: str | None, port: int | None, address: str | None, object_store_mb: int,
     metrics_port: int | None,
 ) -> int:
-    import ray
-    from ray import serve
-    from ray.serve._private import api as serve_api
-    from ray.serve.config import gRPCOptions
-
     schema = load_deploy_config(config_path, host, port)
     stop = threading.Event()
     with ExitStack() as running:

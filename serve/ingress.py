@@ -10,7 +10,6 @@ import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
-
 from typing import Annotated
 
 from fastapi import FastAPI, Query, Request, Response
@@ -27,6 +26,10 @@ from serve.delivery import Delivery, InlineDelivery, StoredDelivery
 from serve.errors import DeadlineExceeded, new_log_id, streamed_failure
 from serve.health import STAGES, readiness_problems, stage_replicas
 from serve.http_app import ENDPOINTS, build_http_app, needs_store
+from serve.jobs.records import JobRecords
+from serve.jobs.runner import JobRunner
+from serve.jobs.service import JobService
+from serve.jobs.webhooks import WebhookSender
 from serve.metrics import IngressMetrics, JobMetrics
 from serve.pipeline import DocumentPipeline, ParseOptions, load_file, unhonored_fields
 from serve.protocol import (
@@ -44,10 +47,6 @@ from serve.protocol import (
 )
 from serve.quotas import Quotas
 from serve.restructuring import ImageSource, restructure
-from serve.jobs.records import JobRecords
-from serve.jobs.runner import JobRunner
-from serve.jobs.service import JobService
-from serve.jobs.webhooks import WebhookSender
 from serve.stage_calls import HandleLayoutClient, HandleRecognitionClient
 from serve.storage import build_store
 from serve.sweeper import Sweeper

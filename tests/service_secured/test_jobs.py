@@ -23,8 +23,8 @@ from PIL import Image, ImageDraw
 from prometheus_client.parser import text_string_to_metric_families
 
 from serve.jobs.webhooks import SIGNATURE_HEADER, verify_signature
-from tests.oracle.conftest import require_reference_venv
 from serve.metrics import scrape_sum
+from tests.oracle.conftest import require_reference_venv
 from tests.service.conftest import (
     JOB_TAKEOVERS,
     METRICS_WAIT_S,

@@ -3,8 +3,6 @@ real Redis (jobs in flight, pages, failures), webhook signatures, and the privat
 
 from __future__ import annotations
 
-import pytest
-
 import asyncio
 import itertools
 import os
@@ -12,6 +10,7 @@ import signal
 import threading
 import time
 
+import pytest
 import redis
 
 from layout.decode import InputError
