@@ -40,24 +40,20 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 """
 # Releases a unit this replica is done with, unless another replica has taken it over meanwhile (then that one
-# releases it). KEYS: lease, running. ARGV: runner, unit.
-_RELEASE = """
+# releases it). KEYS: lease, running. ARGV: runner, unit. The start of every script that releases a unit.
+_RELEASE_IF_MINE = """
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('LREM', KEYS[2], 0, ARGV[2])
-return 1
 """
+_RELEASE = _RELEASE_IF_MINE + "return 1\n"
 # A range is done: released; the first time, the job's next range not yet queued goes to the back of the queue
 # (so the ranges of jobs running together take turns), and once the job's last range is done its `finish` unit goes
 # to the front (so a job ends as soon as its pages are read, not behind other jobs' ranges).
 # KEYS: lease, running, ranges, job, queue. ARGV: runner, unit, range number, a range's unit less its number,
 # ttl, the finish unit.
-_RANGE_DONE = """
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('LREM', KEYS[2], 0, ARGV[2])
+_RANGE_DONE = _RELEASE_IF_MINE + """
 local added = redis.call('SADD', KEYS[3], ARGV[3])
 redis.call('EXPIRE', KEYS[3], ARGV[5])
 if added == 0 then return 1 end
@@ -251,6 +247,14 @@ class JobRecords:
             pipe.hsetnx(key, str(index), message)
             pipe.expire(key, self._config.record_ttl_s)
             await pipe.execute()
+
+    async def settled(self, job_id: str) -> set[int]:
+        """The indices of the job's pages recorded or failed: their results are not read, only their keys."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hkeys(self._key("pages", job_id))
+            pipe.hkeys(self._key("failed", job_id))
+            recorded, failed = await pipe.execute()
+        return {int(index) for index in (*recorded, *failed)}
 
     async def pages(self, job_id: str) -> dict[int, dict[str, Any]]:
         stored = await self._redis.hgetall(self._key("pages", job_id))

@@ -212,7 +212,7 @@ class JobRunner:
         job_id = unit.job_id
         size = self._config.jobs.pages_per_lease
         pages = job_page_order(record)[unit.range * size:(unit.range + 1) * size]
-        done = set(await self._records.pages(job_id)) | set(await self._records.failures(job_id))
+        done = await self._records.settled(job_id)
         todo = [index for index in pages if index not in done]
         # Restructuring needs every page: it runs over the recorded pages when the job is finished.
         options = replace(check_options(json.loads(record["options"]), self._config, self._capabilities),

@@ -108,6 +108,7 @@ def test_a_page_and_a_failure_are_each_recorded_once(redis_url):
             await records.record_failure("j", 2, "first")
             await records.record_failure("j", 2, "second")
             count = (await records.get("j"))["extractedPages"]
+            assert await records.settled("j") == {0, 2}
             return count, await records.some_pages("j", [0, 1]), await records.failures("j")
         finally:
             await records.close()
