@@ -74,6 +74,9 @@ import numpy as np
 import pypdfium2 as pdfium
 from PIL import Image
 
+from layout.pdf_text import page_glyphs
+from layout.text_layer import TextLayer, text_layer
+
 FileFamily = Literal["pdf", "image"]
 DocumentKind = Literal["image", "pdf", "tiff"]
 TooManyPagesPolicy = Literal["reject", "truncate"]
@@ -277,6 +280,10 @@ class Document(ABC):
     def page(self, index: int) -> np.ndarray:
         """Decode or render page ``index`` (0-based)."""
 
+    def text_layer(self, index: int) -> TextLayer | None:
+        """The text page ``index`` carries, in the pixels of :meth:`page`; None for inputs that have none (images)."""
+        return None
+
     def pages(self) -> Iterator[np.ndarray]:
         """Yield the pages in order, producing each only when the consumer asks for it."""
         for index in range(self.num_pages):
@@ -408,9 +415,26 @@ class PdfDocument(Document):
         self._check_index(index)
         return self._renders[index].scale
 
-    def page(self, index: int) -> np.ndarray:
-        self._check_index(index)
+    def text_layer(self, index: int) -> TextLayer:
         render = self._renders[index]
+        with self._loaded(index) as page:
+            glyphs = page_glyphs(page, render.width, render.height)
+        return text_layer(glyphs)
+
+    def page(self, index: int) -> np.ndarray:
+        render = self._renders[index]
+        with self._loaded(index) as page:
+            bitmap = page.render(scale=render.scale, may_draw_forms=True)
+            try:
+                # Copy out of pdfium's buffer (rows may be padded) before the bitmap is freed.
+                return np.array(bitmap.to_numpy(), order="C", copy=True)
+            finally:
+                bitmap.close()
+
+    @contextmanager
+    def _loaded(self, index: int) -> Iterator[pdfium.PdfPage]:
+        """Page ``index``, loaded and used under the pdfium lock."""
+        self._check_index(index)
         with _PDFIUM_LOCK:
             if self._pdf is None:
                 raise ValueError("document is closed")
@@ -419,12 +443,7 @@ class PdfDocument(Document):
             except pdfium.PdfiumError:
                 raise InputError(f"Page {index + 1}: {INVALID_INPUT}: the page is damaged") from None
             try:
-                bitmap = page.render(scale=render.scale, may_draw_forms=True)
-                try:
-                    # Copy out of pdfium's buffer (rows may be padded) before the bitmap is freed.
-                    return np.array(bitmap.to_numpy(), order="C", copy=True)
-                finally:
-                    bitmap.close()
+                yield page
             finally:
                 page.close()
 

@@ -121,6 +121,14 @@ PARAGRAPH_LABELS: frozenset[str] = frozenset(
 )
 # Captions; `table_title`/`chart_title` come from layout models other than PP-DocLayoutV2.
 CAPTION_LABELS: frozenset[str] = frozenset({"figure_title", "table_title", "chart_title"})
+# Regions whose whole content is running text, so a PDF's text layer can answer for them (layout/text_layer.py).
+# Not vertical text (turned glyphs), algorithms (their line breaks and indents matter), formulas, tables, pictures.
+RUNNING_TEXT_LABELS: frozenset[str] = frozenset(
+    {
+        TEXT_LABEL, DOC_TITLE_LABEL, PARAGRAPH_TITLE_LABEL, ABSTRACT_LABEL, CONTENT_LABEL, REFERENCE_LABEL,
+        "reference_content", "aside_text", "header", "footer", "footnote", "number", "vision_footnote",
+    }
+) | CAPTION_LABELS
 # Pictures a table can absorb (spec §5.4.4). `figure` is the picture label of layout models other than
 # PP-DocLayoutV2.
 FIGURE_LABELS: frozenset[str] = frozenset({IMAGE_LABEL, "figure", SEAL_LABEL})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-from layout.geometry import box_area, centre, contains_point, overlaps_horizontally
+from layout.geometry import box_area, centre, contains_point, intersection_area, overlaps_horizontally
 from layout.types import BBox, TextLine
 
 # Two lines belong to the same row when their vertical centres differ by less than this share of the
@@ -35,6 +35,11 @@ def assign_lines(lines: Sequence[TextLine], boxes: Sequence[BBox]) -> tuple[list
         else:
             stray.append(line)
     return per_box, stray
+
+
+def outside(lines: Sequence[TextLine], others: Sequence[TextLine]) -> list[TextLine]:
+    """The `lines` that overlap none of `others`: the same text found by two sources is kept once."""
+    return [line for line in lines if not any(intersection_area(line.bbox, other.bbox) > 0 for other in others)]
 
 
 def rows(lines: Sequence[TextLine]) -> list[list[TextLine]]:

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from layout.text_layer import TextLayer
 from serve.backends.base import PageRecognition, RecognitionBackend, RecognitionOptions, Region
 from serve.config import ServiceConfig
 from serve.layout_stage import LayoutEngine, LayoutRequest, LayoutResult
 from serve.pipeline import DocumentPipeline
-from serve.recognition_stage import load_recognition_backend
+from serve.recognition_stage import load_recognition_backend, recognize_page
 
 
 class DirectLayout:
@@ -30,9 +31,9 @@ class DirectRecognition:
         self._backend = backend
 
     async def recognize(
-        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, layer: TextLayer | None
     ) -> PageRecognition:
-        return await self._backend.recognize(page, regions, options)
+        return await recognize_page(self._backend, page, regions, options, layer)
 
 
 def direct_pipeline(config: ServiceConfig) -> tuple[DocumentPipeline, RecognitionBackend]:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat
 
 from layout.decode import DecodeLimits
 from layout.labels import DEFAULT_MERGE_MODES, DEFAULT_THRESHOLDS
+from layout.text_layer import TextLayerMode
 from serve.storage.base import validate_prefix
 from serve.url_fetch import FetchPolicy
 
@@ -111,6 +112,10 @@ class RecognitionConfig(_Strict):
     backend: str = "rapid_ocr"
     backend_options: dict[str, Any] = Field(default_factory=dict)
     threads_per_replica: PositiveInt = 1
+    # Where region text comes from on PDF pages (layout/text_layer.py): `auto` (the PDF's own text where it can be
+    # trusted, the engine elsewhere), `off`, `only`. None: the backend's default, `auto` for the embedded OCR,
+    # `off` for VL backends (opt in). A request may override it (`textLayer`).
+    text_layer: TextLayerMode | None = None
 
 
 class OutputConfig(_Strict):

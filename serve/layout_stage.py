@@ -43,6 +43,11 @@ class LayoutResult:
 NO_LAYOUT = LayoutResult(angle=None, upright=None, boxes=[], regions=[])
 
 
+def empty_page_layout(classify_orientation: bool) -> LayoutResult:
+    """What the stage finds on a page without ink, so such a page need not visit it: nothing, and upright."""
+    return LayoutResult(angle=0 if classify_orientation else None, upright=None, boxes=[], regions=[])
+
+
 class LayoutEngine:
     """The stage's work on one process's models; the Ray deployment and the direct benchmark both use it."""
 

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ray.serve.metrics import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from serve.backends.base import EngineUsage
+from serve.backends.base import PageRecognition
 from serve.protocol import LayoutParsingResult
 
 # Request and per-page stage latencies span a cached one-line image (tens of ms) to a long PDF on CPU
@@ -194,7 +194,19 @@ class RecognitionMetrics:
             tag_keys=("kind",),
         )
 
-    def read(self, usage: EngineUsage) -> None:
+        self.regions = Counter(
+            "ocrvl_regions_read_total",
+            description="Regions read, by where their text came from: the PDF's text layer or the engine (OCR, VLM).",
+            tag_keys=("source",),
+        )
+
+    def read(self, recognized: PageRecognition) -> None:
+        for source, count in (("text_layer", recognized.from_text_layer), ("engine", recognized.from_engine)):
+            if count:
+                self.regions.inc(count, tags={"source": source})
+        usage = recognized.usage
+        if usage is None:
+            return
         for task, calls in usage.calls_by_task.items():
             self.vl_calls.inc(calls, tags={"task": task})
         for kind, tokens in (("prompt", usage.prompt_tokens), ("generated", usage.generated_tokens)):

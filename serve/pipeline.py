@@ -18,11 +18,13 @@ import numpy as np
 from layout.assemble import attach_pictures, blocks_from_boxes, number_blocks
 from layout.crop import encode_jpeg
 from layout.decode import Document, InputError, data_info, decode_base64, open_document
+from layout.ink import is_blank
 from layout.labels import DEFAULT_MARKDOWN_IGNORE_LABELS, DEFAULT_PROMPT_LABEL, resolve_per_class
 from layout.markdown import MarkdownOptions, render_page
 from layout.postprocess import LayoutBox, PostprocessOptions
 from layout.reading_order import insert_in_reading_order
 from layout.restructure import Page, restructure_pages
+from layout.text_layer import TextLayer, TextSource
 from layout.types import Block
 from layout.visualize import draw_layout
 from layout.vl_prompts import PROMPTS, pixel_budget
@@ -30,7 +32,7 @@ from serve.backends.base import PageRecognition, RecognitionCapabilities, Recogn
 from serve.config import ServiceConfig
 from serve.delivery import Delivery
 from serve.exports import DOCX_FORMAT, docx_export
-from serve.layout_stage import NO_LAYOUT, LayoutRequest, LayoutResult
+from serve.layout_stage import NO_LAYOUT, LayoutRequest, LayoutResult, empty_page_layout
 from serve.protocol import (
     LayoutParsingRequest,
     LayoutParsingResult,
@@ -55,7 +57,7 @@ class LayoutClient(Protocol):
 
 class RecognitionClient(Protocol):
     async def recognize(
-        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, layer: TextLayer | None
     ) -> PageRecognition: ...
 
 
@@ -113,6 +115,9 @@ class ParseOptions:
         ignore = (
             list(DEFAULT_MARKDOWN_IGNORE_LABELS) if request.markdownIgnoreLabels is None else request.markdownIgnoreLabels
         )
+        text_layer = request.textLayer or config.recognition.text_layer or (
+            "auto" if capabilities.reads_text_layer_by_default else "off"
+        )
         settings = ModelSettings(
             use_doc_preprocessor=bool(request.useDocOrientationClassify),
             use_layout_detection=request.useLayoutDetection is not False,
@@ -137,6 +142,7 @@ class ParseOptions:
             min_pixels=request.minPixels,
             max_pixels=request.maxPixels,
             vlm_extra_args=request.vlmExtraArgs,
+            text_layer=text_layer,
         )
         return cls(
             settings=settings,
@@ -197,6 +203,14 @@ async def load_file(request: LayoutParsingRequest, config: ServiceConfig) -> tup
     return await asyncio.to_thread(decode_base64, request.file), None
 
 
+def text_source(recognized: PageRecognition) -> TextSource:
+    if recognized.from_text_layer and recognized.from_engine:
+        return "mixed"
+    if recognized.from_text_layer:
+        return "text_layer"
+    return "engine" if recognized.from_engine else "none"
+
+
 def apply_recognition(
     blocks: list[Block], recognized: PageRecognition, page_size: tuple[int, int]
 ) -> tuple[list[Block], list[Block]]:
@@ -227,6 +241,9 @@ class ReadPage:
     boxes: list[LayoutBox] | None
     angle: int | None
     spotting: SpottingResult | None
+    # Where the page's text came from (`model_settings.text_source`); None when the page had no text layer in play
+    # (an image, `text_layer: off`), and the settings then keep upstream's keys.
+    text_source: TextSource | None
     # `markdown.images` by `imgs/…` path, including the figures tables absorbed.
     markdown_images: dict[str, bytes]
     # `outputImages` by key, and `inputImage`; empty and None without visualisation.
@@ -319,11 +336,15 @@ class DocumentPipeline:
         bound of page bitmaps in memory."""
         slots = asyncio.Semaphore(self._config.pipeline.pages_in_flight_per_request)
 
+        def load(index: int) -> tuple[np.ndarray, TextLayer | None]:
+            layer = document.text_layer(index) if options.recognition.text_layer != "off" else None
+            return document.page(index), layer
+
         async def one_page(index: int) -> tuple[int, ReadPage | None]:
             async with slots:
                 try:
-                    page = await asyncio.to_thread(document.page, index)
-                    return index, await self.read_page(page, options)
+                    page, layer = await asyncio.to_thread(load, index)
+                    return index, await self.read_page(page, options, layer)
                 except Exception as exc:
                     if on_failure is None:
                         raise
@@ -340,8 +361,13 @@ class DocumentPipeline:
             for task in tasks:
                 task.cancel()
 
-    async def read_page(self, page: np.ndarray, options: ParseOptions) -> ReadPage:
-        """Layout stage, then recognition stage, for one page image (BGR)."""
+    async def read_page(self, page: np.ndarray, options: ParseOptions, layer: TextLayer | None = None) -> ReadPage:
+        """Layout stage, then recognition stage, for one page image (BGR) and its PDF text layer, if any. A page
+        with neither ink nor text skips both: there is nothing on it to find or read."""
+        source: TextSource | None = None if layer is None else "none"
+        if (layer is None or layer.empty) and await asyncio.to_thread(is_blank, page):
+            nothing = empty_page_layout(options.classify_orientation)
+            return await asyncio.to_thread(self._page_files, page, page, [], [], nothing, None, source, options)
         if options.use_layout_detection or options.classify_orientation:
             layout = await self._layout.detect(
                 page,
@@ -355,6 +381,9 @@ class DocumentPipeline:
             layout = NO_LAYOUT
         original = page
         page = original if layout.upright is None else layout.upright
+        if layout.upright is not None:
+            # Its boxes are in the pixels of the page as the PDF draws it, which the classifier found turned.
+            layer = None
         size = (page.shape[1], page.shape[0])
         if options.use_layout_detection:
             blocks = blocks_from_boxes(layout.regions)
@@ -363,17 +392,19 @@ class DocumentPipeline:
             assert task is not None, "ParseOptions sets the page's task exactly when layout detection is off"
             blocks = [Block(label=task, bbox=(0, 0, size[0], size[1]))]
         recognized = await self._recognition.recognize(
-            page, [Region(b.label, b.bbox, b.polygon) for b in blocks], options.recognition
+            page, [Region(b.label, b.bbox, b.polygon) for b in blocks], options.recognition, layer
         )
+        if source is not None:
+            source = text_source(recognized)
         blocks, absorbed = apply_recognition(blocks, recognized, size)
         number_blocks(blocks, options.settings.markdown_ignore_labels)
         return await asyncio.to_thread(
-            self._page_files, original, page, blocks, absorbed, layout, recognized.spotting, options
+            self._page_files, original, page, blocks, absorbed, layout, recognized.spotting, source, options
         )
 
     def _page_files(
         self, original: np.ndarray, page: np.ndarray, blocks: list[Block], absorbed: list[Block],
-        layout: LayoutResult, spotting: SpottingResult | None, options: ParseOptions,
+        layout: LayoutResult, spotting: SpottingResult | None, source: TextSource | None, options: ParseOptions,
     ) -> ReadPage:
         max_side = self._config.output.max_output_image_side
         boxes = layout.boxes if options.use_layout_detection else None
@@ -392,6 +423,7 @@ class DocumentPipeline:
             boxes=boxes,
             angle=layout.angle,
             spotting=spotting,
+            text_source=source,
             markdown_images=attach_pictures(page, blocks + absorbed, options.markdown, max_side),
             output_images=output_images,
             input_image=input_image,
@@ -401,9 +433,13 @@ class DocumentPipeline:
         self, page: ReadPage, index: int, options: ParseOptions, delivery: Delivery
     ) -> LayoutParsingResult:
         """The page's result, its files delivered under upstream's names for page `index`."""
+        settings = options.settings
+        if page.text_source is not None:
+            settings = settings.model_copy(
+                update={"text_layer": options.recognition.text_layer, "text_source": page.text_source}
+            )
         pruned = pruned_result(
-            (page.width, page.height), options.settings, page.blocks, page.boxes, page.angle, options.markdown,
-            page.spotting,
+            (page.width, page.height), settings, page.blocks, page.boxes, page.angle, options.markdown, page.spotting
         )
         markdown = Markdown(text=render_page(page.blocks, page.width, options.markdown))
         if options.return_markdown_images:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from layout.labels import PROMPT_LABELS
+from layout.text_layer import TextLayerMode, TextSource
 
 MergeMode = Literal["large", "small", "union"]
 PromptLabel = Literal[PROMPT_LABELS]  # type: ignore[valid-type]
@@ -56,6 +57,12 @@ class LayoutParsingRequest(BaseModel):
     outputFormats: list[Literal["docx"]] | None = None
     visualize: bool | None = None
     logId: str | None = None
+    textLayer: TextLayerMode | None = Field(
+        default=None,
+        description="Extension: where region text comes from on PDF pages: `auto` (the PDF's text layer where it is "
+        "trustworthy, the engine elsewhere), `off` (the engine only), `only` (the text layer only). Null: the "
+        "server's `recognition.text_layer`.",
+    )
 
     @field_validator("layoutThreshold")
     @classmethod
@@ -102,6 +109,10 @@ class ModelSettings(BaseModel):
     merge_layout_blocks: bool
     markdown_ignore_labels: list[str]
     return_layout_polygon_points: bool
+    # Extensions, set only on pages that had a PDF text layer in play: the text-layer mode, and where this page's
+    # text came from (layout/text_layer.py).
+    text_layer: TextLayerMode | None = None
+    text_source: TextSource | None = None
 
 
 class ParsingBlock(BaseModel):

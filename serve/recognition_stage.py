@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import numpy as np
 from ray import serve
 
+from layout.ink import ink_mask
+from layout.text_layer import LayerReading, TextLayer, read_regions
 from serve.backends import RECOGNITION_BACKENDS, load_backend
 from serve.backends.base import PageRecognition, RecognitionBackend, RecognitionOptions, Region
 from serve.config import RecognitionConfig
@@ -19,6 +22,25 @@ def load_recognition_backend(config: RecognitionConfig) -> RecognitionBackend:
     )
 
 
+def layer_reading(
+    page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, layer: TextLayer | None
+) -> LayerReading | None:
+    """What the page's text layer can answer for, per `options.text_layer`; None: the engine reads everything."""
+    if layer is None or options.text_layer == "off" or (layer.empty and options.text_layer == "auto"):
+        return None
+    # `only` takes the layer at its word; `auto` checks it against the page's ink.
+    ink = ink_mask(page) if options.text_layer == "auto" else None
+    return read_regions(layer, [region.bbox for region in regions], ink)
+
+
+async def recognize_page(
+    backend: RecognitionBackend, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions,
+    layer: TextLayer | None,
+) -> PageRecognition:
+    reading = await asyncio.to_thread(layer_reading, page, regions, options, layer)
+    return await backend.recognize(page, regions, options, reading)
+
+
 @serve.deployment(name="RecognitionStage")
 class RecognitionStage:
     def __init__(self, config: dict) -> None:
@@ -26,15 +48,14 @@ class RecognitionStage:
         self._metrics = RecognitionMetrics()
 
     async def recognize(
-        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, layer: TextLayer | None = None
     ) -> PageRecognition:
         self._metrics.in_flight.add(+1, stage=RECOGNITION)
         try:
-            recognized = await self._backend.recognize(page, regions, options)
+            recognized = await recognize_page(self._backend, page, regions, options, layer)
         finally:
             self._metrics.in_flight.add(-1, stage=RECOGNITION)
-        if recognized.usage is not None:
-            self._metrics.read(recognized.usage)
+        self._metrics.read(recognized)
         return recognized
 
     async def check_health(self) -> None:

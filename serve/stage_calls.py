@@ -17,6 +17,7 @@ import numpy as np
 from ray.exceptions import RayActorError
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
+from layout.text_layer import TextLayer
 from serve.backends.base import BackendUnavailable, PageRecognition, RecognitionOptions, Region
 from serve.errors import StageUnavailable
 from serve.layout_stage import LayoutRequest, LayoutResult
@@ -80,6 +81,6 @@ class HandleRecognitionClient:
         self._call = StageCaller(RECOGNITION, retries, metrics)
 
     async def recognize(
-        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, layer: TextLayer | None
     ) -> PageRecognition:
-        return await self._call(lambda: self._handle.recognize.remote(page, regions, options))
+        return await self._call(lambda: self._handle.recognize.remote(page, regions, options, layer))

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel
 
+from layout.text_layer import LayerReading, TextLayerMode
 from layout.types import Detection, Polygon
 
 
@@ -70,6 +71,8 @@ class RecognitionOptions:
     min_pixels: int | None = None
     max_pixels: int | None = None
     vlm_extra_args: Mapping[str, Any] | None = None
+    # Where region text comes from on PDF pages (layout/text_layer.py); `off` for every other input.
+    text_layer: TextLayerMode = "off"
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,9 @@ class PageRecognition:
     spotting: SpottingResult | None = None
     # Set by VL backends.
     usage: EngineUsage | None = None
+    # Regions whose text came from the PDF's text layer, and regions the engine read (OCR or VLM).
+    from_text_layer: int = 0
+    from_engine: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,9 @@ class RecognitionCapabilities:
 
     chart_recognition: bool = False
     seal_recognition: bool = False
+    # `recognition.text_layer` when the config leaves it out: `auto` where the engine is OCR, whose reading the
+    # layer beats; `off` (opt in) where it is a VLM.
+    reads_text_layer_by_default: bool = False
 
 
 class RecognitionBackend(ABC):
@@ -142,9 +151,11 @@ class RecognitionBackend(ABC):
 
     @abstractmethod
     async def recognize(
-        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions,
+        layer: LayerReading | None = None,
     ) -> PageRecognition:
-        """Read every region of one page (BGR uint8)."""
+        """Read every region of one page (BGR uint8). `layer`: what the PDF's text layer says of each region; the
+        engine reads only the regions it cannot answer for (None: no layer, or `text_layer: off`)."""
 
     async def check_health(self) -> None:
         """Raises when the backend can no longer serve (e.g. its engine died); Ray Serve then restarts the replica."""

@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from layout.labels import CHART_LABEL, FORMULA_LABELS, IMAGE_LABELS, TABLE_LABEL
-from layout.ocr_assign import assign_lines, block_text, group_stray_lines, union_bbox
+from layout.labels import CHART_LABEL, FORMULA_LABELS, IMAGE_LABELS, SEAL_LABEL, TABLE_LABEL
+from layout.ocr_assign import assign_lines, block_text, group_stray_lines, outside, union_bbox
+from layout.text_layer import LayerReading
 from layout.types import TextLine
 from serve.backends.base import (
     FoundRegion,
     PageRecognition,
     RecognitionBackend,
+    RecognitionCapabilities,
     RecognitionOptions,
     Region,
     RegionReading,
@@ -54,6 +56,7 @@ def _bundled(package: str, name: str) -> Path:
 
 
 class RapidOcrRecognition(RecognitionBackend):
+    capabilities = RecognitionCapabilities(reads_text_layer_by_default=True)
     options_model = RapidOcrOptions
 
     def __init__(self, options: dict, threads: int) -> None:
@@ -86,20 +89,32 @@ class RapidOcrRecognition(RecognitionBackend):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
 
     async def recognize(
-        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions,
+        layer: LayerReading | None = None,
     ) -> PageRecognition:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._recognize, page, regions, options)
+        return await loop.run_in_executor(self._executor, self._recognize, page, regions, options, layer)
 
-    def _recognize(self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions) -> PageRecognition:
-        lines = self._read_lines(page)
-        per_region, stray = assign_lines(lines, [r.bbox for r in regions])
+    def _recognize(
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, layer: LayerReading | None
+    ) -> PageRecognition:
+        reads = [self._reads_text(region, options) for region in regions]
+        known = [None] * len(regions) if layer is None else list(layer.regions)
+        unknown = [i for i, region_reads in enumerate(reads) if region_reads and known[i] is None]
+        # One OCR pass serves every region the layer cannot answer for; with `only`, there is none.
+        run_ocr = layer is None or (bool(unknown) and options.text_layer != "only")
+        ocr_per_region, ocr_stray = assign_lines(self._read_lines(page) if run_ocr else [], [r.bbox for r in regions])
+        per_region = [ocr if lines is None else list(lines) for ocr, lines in zip(ocr_per_region, known)]
+        stray = ocr_stray if layer is None else [*layer.stray, *outside(ocr_stray, layer.stray)]
         readings = [
-            RegionReading(self._content(page, region, region_lines, options))
-            for region, region_lines in zip(regions, per_region)
+            RegionReading(self._content(page, region, region_lines) if region_reads else "")
+            for region, region_lines, region_reads in zip(regions, per_region, reads)
         ]
         found = [FoundRegion(Region("text", union_bbox(group)), block_text(group)) for group in group_stray_lines(stray)]
-        return PageRecognition(regions=readings, found=found)
+        return PageRecognition(
+            regions=readings, found=found, from_engine=len(unknown) if run_ocr else 0,
+            from_text_layer=sum(region_reads and lines is not None for region_reads, lines in zip(reads, known)),
+        )
 
     def _read_lines(self, image: np.ndarray) -> list[TextLine]:
         output = self._ocr(image)
@@ -110,15 +125,20 @@ class RapidOcrRecognition(RecognitionBackend):
             for q, t, s in zip(np.asarray(output.boxes), output.txts, output.scores)
         ]
 
-    def _content(self, page: np.ndarray, region: Region, lines: list[TextLine], options: RecognitionOptions) -> str:
+    @staticmethod
+    def _reads_text(region: Region, options: RecognitionOptions) -> bool:
+        """Whether the region's content is read from text lines; the others stay pictures (content "")."""
+        if region.label in PICTURE_ONLY_LABELS:
+            return False
+        if region.label in IMAGE_LABELS:
+            return options.use_ocr_for_image_block
+        if region.label == SEAL_LABEL:
+            return options.use_seal_recognition
+        return True
+
+    def _content(self, page: np.ndarray, region: Region, lines: list[TextLine]) -> str:
         if region.label in TABLE_LABELS:
             return self._table_html(page, region, lines)
-        if region.label in PICTURE_ONLY_LABELS:
-            return ""
-        if region.label in IMAGE_LABELS and not options.use_ocr_for_image_block:
-            return ""
-        if region.label == "seal" and not options.use_seal_recognition:
-            return ""
         return block_text(lines)
 
     def _table_html(self, page: np.ndarray, region: Region, lines: list[TextLine]) -> str:

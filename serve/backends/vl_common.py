@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 from abc import abstractmethod
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
 from layout.crop import crop, image_path_for
+from layout.labels import RUNNING_TEXT_LABELS
+from layout.ocr_assign import block_text
+from layout.text_layer import LayerReading
 from layout.types import Block
 from layout.vl_figures import figure_html, figures_in_table, paint_tokens, untokenize
 from layout.vl_image import resize_for_vlm, tighten_formula_crop, upscale_for_spotting
@@ -23,11 +26,11 @@ from serve.backends.base import (
     EngineUsage,
     PageRecognition,
     RecognitionBackend,
-    RegionReading,
-    SpottingResult,
     RecognitionCapabilities,
     RecognitionOptions,
     Region,
+    RegionReading,
+    SpottingResult,
 )
 
 # Upstream's defaults for a request that leaves sampling fields null: greedy, 4096 new tokens.
@@ -105,17 +108,25 @@ def _tasks(regions: Sequence[Region], options: RecognitionOptions) -> list[str |
     ]
 
 
-def plan_calls(page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions) -> PagePlan:
+def plan_calls(
+    page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, answered: Collection[int] = ()
+) -> PagePlan:
+    """The page's engine requests; regions in `answered` (read from the text layer) get none and merge with none."""
     tasks = _tasks(regions, options)
     blocks = [Block(label=r.label, bbox=r.bbox) for r in regions]
-    groups = merge_text_groups(blocks) if options.merge_layout_blocks else [[i] for i in range(len(regions))]
+    merged = merge_text_groups(blocks) if options.merge_layout_blocks else [[i] for i in range(len(regions))]
+    groups = []
+    for group in merged:
+        if rest := [i for i in group if i not in answered]:
+            groups.append(rest)
+        groups.extend([i] for i in group if i in answered)
     labels = [r.label for r in regions]
     boxes = [r.bbox for r in regions]
     calls = []
     absorbed_by: dict[int, int] = {}
     for group in groups:
         task = tasks[group[0]]
-        if task is None:
+        if task is None or group[0] in answered:
             continue
         tokens: Mapping[str, int] = {}
         if len(group) > 1:
@@ -145,11 +156,19 @@ class VlRecognitionBackend(RecognitionBackend):
     capabilities = RecognitionCapabilities(chart_recognition=True, seal_recognition=True)
 
     async def recognize(
-        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions
+        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions,
+        layer: LayerReading | None = None,
     ) -> PageRecognition:
-        plan = await asyncio.to_thread(plan_calls, page, regions, options)
+        # Only running text: the layer cannot say what a table's structure or a formula's LaTeX is.
+        from_layer = {
+            i: lines for i, lines in enumerate(layer.regions if layer is not None else ())
+            if lines is not None and regions[i].label in RUNNING_TEXT_LABELS
+        }
+        plan = await asyncio.to_thread(plan_calls, page, regions, options, from_layer.keys())
         answers = await asyncio.gather(*(self.answer(call, options) for call in plan.calls))
         contents = [""] * len(regions)
+        for i, lines in from_layer.items():
+            contents[i] = block_text(lines)
         # Member region -> the first region of its merged group.
         leaders: dict[int, int] = {}
         spotting = None
@@ -178,7 +197,10 @@ class VlRecognitionBackend(RecognitionBackend):
             RegionReading(content, group_leader=leaders.get(i), absorbed_by=plan.absorbed_by.get(i))
             for i, content in enumerate(contents)
         ]
-        return PageRecognition(regions=readings, order=plan.order, spotting=spotting, usage=usage)
+        return PageRecognition(
+            regions=readings, order=plan.order, spotting=spotting, usage=usage, from_text_layer=len(from_layer),
+            from_engine=sum(len(call.region_indices) for call in plan.calls),
+        )
 
     @abstractmethod
     async def answer(self, call: EngineCall, options: RecognitionOptions) -> Answer:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.service.conftest import b64, blank_pdf, report_png
-from tests.service_secured.conftest import BUCKET, KEYS, PAGES_PER_DAY, REQUESTS_PER_MINUTE
+from tests.service_secured.conftest import BUCKET, KEYS, REQUESTS_PER_MINUTE
 
 pytestmark = pytest.mark.service
 

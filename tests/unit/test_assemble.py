@@ -7,10 +7,8 @@ from layout.assemble import (
     number_blocks,
 )
 from layout.markdown import MarkdownOptions
-from layout.postprocess import LayoutBox
 from layout.reading_order import insert_in_reading_order, reorder_geometrically
 from layout.types import Block
-
 
 
 def test_block_order_skips_figure_like_and_ignored_labels():

@@ -17,7 +17,9 @@ from serve.pipeline import DocumentPipeline, ParseOptions
 from serve.protocol import LayoutParsingRequest
 from tests.page_results import parse_page
 
+# Some ink: a page with none would skip both stages.
 PAGE = np.full((1000, 800, 3), 255, np.uint8)
+PAGE[600:640, 600:700] = 0
 
 
 class ScriptedVl(VlRecognitionBackend):
