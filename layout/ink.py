@@ -43,8 +43,11 @@ def is_blank(page: np.ndarray, rules: InkRules = InkRules()) -> bool:
     return int(np.count_nonzero(sample.min(axis=2) < rules.level)) < rules.blank_max_pixels
 
 
-def unexplained_marks(ink: np.ndarray, box: BBox, covered: Sequence[BBox], rules: InkRules = InkRules()) -> int:
-    """Glyph-like marks of ink inside `box` that none of the `covered` boxes accounts for."""
+def unexplained_marks(
+    ink: np.ndarray, box: BBox, covered: Sequence[BBox], rules: InkRules = InkRules(), elsewhere: Sequence[BBox] = ()
+) -> int:
+    """Glyph-like marks of ink inside `box` that none of the `covered` text-line boxes accounts for and that lie
+    outside every box of `elsewhere` (regions looked at on their own)."""
     height, width = ink.shape
     x1, y1 = max(int(box[0]), 0), max(int(box[1]), 0)
     x2, y2 = min(int(np.ceil(box[2])), width), min(int(np.ceil(box[3])), height)
@@ -56,6 +59,10 @@ def unexplained_marks(ink: np.ndarray, box: BBox, covered: Sequence[BBox], rules
         region[
             max(int(cy1 - pad) - y1, 0):max(int(np.ceil(cy2 + pad)) - y1, 0),
             max(int(cx1 - pad) - x1, 0):max(int(np.ceil(cx2 + pad)) - x1, 0),
+        ] = 0
+    for ex1, ey1, ex2, ey2 in elsewhere:
+        region[
+            max(int(ey1) - y1, 0):max(int(np.ceil(ey2)) - y1, 0), max(int(ex1) - x1, 0):max(int(np.ceil(ex2)) - x1, 0)
         ] = 0
     if not region.any():
         return 0

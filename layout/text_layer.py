@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from layout.geometry import centre, contains_point
+from layout.geometry import centre, contains_point, intersection_area
 from layout.ink import unexplained_marks
 from layout.ocr_assign import assign_lines
 from layout.types import BBox, TextLine
@@ -104,6 +104,9 @@ class LayerReading:
 
     regions: tuple[tuple[TextLine, ...] | None, ...]
     stray: tuple[TextLine, ...]
+    # Whether `stray` is all the text outside every region; False: there is more (turned text, text drawn as
+    # outlines, an unmapped font), which only the engine can find.
+    stray_complete: bool = True
 
 
 def text_layer(glyphs: Sequence[Glyph], rules: LineRules = LineRules()) -> TextLayer:
@@ -111,15 +114,18 @@ def text_layer(glyphs: Sequence[Glyph], rules: LineRules = LineRules()) -> TextL
     order); doubtful glyphs kept apart by their boxes."""
     lines: list[TextLine] = []
     doubtful: list[BBox] = []
-    current: list[Glyph] = []
+    boxes: list[BBox] = []
     text = ""
+    # The box of the glyph before, trusted or not: a doubtful glyph is left out of the text but still fills its
+    # place, so it neither cuts the line in two nor leaves a gap read as a space.
+    previous: BBox | None = None
     spaced = False
 
     def flush() -> None:
-        nonlocal current, text
-        if current and text.strip():
-            lines.append(TextLine(_union([g.bbox for g in current]), text.strip(), LAYER_LINE_SCORE))
-        current, text = [], ""
+        nonlocal boxes, text, previous
+        if boxes and text.strip():
+            lines.append(TextLine(_union(boxes), text.strip(), LAYER_LINE_SCORE))
+        boxes, text, previous = [], "", None
 
     for glyph in glyphs:
         if glyph.bbox is None:
@@ -127,17 +133,17 @@ def text_layer(glyphs: Sequence[Glyph], rules: LineRules = LineRules()) -> TextL
                 flush()
             spaced = spaced or glyph.char.isspace()
             continue
+        if previous is not None and not _same_line(previous, glyph.bbox, rules):
+            flush()
         if not glyph.trusted:
             doubtful.append(glyph.bbox)
-            flush()
-            continue
-        if current and not _same_line(current[-1].bbox, glyph.bbox, rules):
-            flush()
-        if current and (spaced or _gap(current[-1].bbox, glyph.bbox) > rules.word_gap * _height(glyph.bbox)):
-            text += " "
-        current.append(glyph)
-        text += glyph.char
-        spaced = False
+        else:
+            if boxes and (spaced or _gap(previous, glyph.bbox) > rules.word_gap * _height(glyph.bbox)):
+                text += " "
+            boxes.append(glyph.bbox)
+            text += glyph.char
+            spaced = False
+        previous = glyph.bbox
     flush()
     return TextLayer(tuple(lines), tuple(doubtful))
 
@@ -153,16 +159,27 @@ def read_regions(
     regions = tuple(
         tuple(lines) if _explains(layer, box, lines, ink, rules) else None for box, lines in zip(boxes, per_box)
     )
-    return LayerReading(regions, tuple(stray))
+    height, width = ink.shape
+    outside = [glyph for glyph in layer.doubtful if not any(contains_point(box, centre(glyph)) for box in boxes)]
+    complete = _explains(layer, (0, 0, width, height), stray, ink, rules, doubtful=outside, elsewhere=boxes)
+    return LayerReading(regions, tuple(stray), complete)
 
 
-def _explains(layer: TextLayer, box: BBox, lines: Sequence[TextLine], ink: np.ndarray, rules: TrustRules) -> bool:
-    doubtful = sum(contains_point(box, centre(glyph)) for glyph in layer.doubtful)
+def _explains(
+    layer: TextLayer, box: BBox, lines: Sequence[TextLine], ink: np.ndarray, rules: TrustRules,
+    doubtful: Sequence[BBox] | None = None, elsewhere: Sequence[BBox] = (),
+) -> bool:
+    """Whether `lines` are all the text in `box` (outside the `elsewhere` boxes): the doubtful glyphs there are few,
+    and they leave few letter-like marks of ink uncovered."""
+    if doubtful is None:
+        doubtful = [glyph for glyph in layer.doubtful if contains_point(box, centre(glyph))]
     glyphs = sum(len(line.text.replace(" ", "")) for line in lines)
-    if doubtful > rules.max_doubtful_share * (doubtful + glyphs):
+    if len(doubtful) > rules.max_doubtful_share * (len(doubtful) + glyphs):
         return False
     allowed = max(rules.max_unexplained_marks, rules.max_unexplained_share * glyphs)
-    return unexplained_marks(ink, box, [line.bbox for line in lines]) <= allowed
+    # Every line explains its own ink, also one that went to a caption box nested in this one.
+    covering = [line.bbox for line in layer.lines if intersection_area(line.bbox, box) > 0]
+    return unexplained_marks(ink, box, covering, elsewhere=elsewhere) <= allowed
 
 
 def _height(box: BBox) -> float:
@@ -180,8 +197,5 @@ def _same_line(previous: BBox, glyph: BBox, rules: LineRules) -> bool:
     return offset < rules.same_line_offset * height and _gap(previous, glyph) < rules.max_gap * height
 
 
-def _union(boxes: Sequence[BBox | None]) -> BBox:
-    present = [b for b in boxes if b is not None]
-    return (
-        min(b[0] for b in present), min(b[1] for b in present), max(b[2] for b in present), max(b[3] for b in present)
-    )
+def _union(boxes: Sequence[BBox]) -> BBox:
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)

@@ -30,6 +30,7 @@ BENCHMARKS = {
     "soak": "loadtest.soak",
     "delivery": "loadtest.bench_delivery",
     "jobs": "loadtest.bench_jobs",
+    "pages": "loadtest.bench_pages",
 }
 
 

@@ -56,7 +56,7 @@ MODEL = "PaddleOCR-VL-1.6"
 # them (which costs the same on both paths).
 PAGE_OPTIONS = {"visualize": False}
 PDF_FILE_TYPE = 0
-# The document. Its pages are light but not empty (a blank page costs ~1 s here, a dense real page 5-10 s;
+# The document. Its pages are light but not empty (an empty page skips both stages, a dense real page 5-10 s;
 # this one ~0.4 s of the service's throughput at 4 in flight), so the whole run, 3 x 300 pages and the service's
 # start, takes 6-10 minutes on the 2-core development machine.
 DEFAULT_PAGES = 300

@@ -2,11 +2,13 @@
 
     .venv/bin/python scripts/compare_responses.py --base ffc5fb2                       # configs/local.yaml
     .venv/bin/python scripts/compare_responses.py --base ffc5fb2 --config configs/vl-cpu-tiny.yaml
+    .venv/bin/python scripts/compare_responses.py --base 4b4235a --fields '{"textLayer": "off"}'
 
 For a refactor that must not change behaviour: the base commit is checked out into a temporary worktree and
 served with the same venv (its modules first on PYTHONPATH, which Ray's workers inherit), one service after the
 other. Dev documents (the first of each dev set; see --per-set) are posted with visualisation on and with
-a few option mixes, and the two JSON answers are compared with `logId` taken out. Prints one line per
+a few option mixes (each with `--fields` added: a field the base does not know is ignored there, as by any
+server of the contract), and the two JSON answers are compared with `logId` taken out. Prints one line per
 difference and a summary; exits 1 when anything differs.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -50,12 +53,12 @@ def documents(per_set: int) -> list[Path]:
     return [path for picked in chosen.values() for path in picked]
 
 
-def answers(url: str, docs: list[Path]) -> dict[str, dict]:
+def answers(url: str, docs: list[Path], fields: dict) -> dict[str, dict]:
     out = {}
     with httpx.Client(base_url=url, timeout=600) as client:
         for doc in docs:
             for i, options in enumerate(OPTION_MIXES):
-                body = {"file": base64.b64encode(doc.read_bytes()).decode(), **options}
+                body = {"file": base64.b64encode(doc.read_bytes()).decode(), **options, **fields}
                 response = client.post("/layout-parsing", json=body)
                 answer = response.json()
                 answer.pop("logId", None)
@@ -99,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", required=True, help="the commit to compare against")
     parser.add_argument("--config", type=Path, default=Path("configs/local.yaml"))
     parser.add_argument("--per-set", type=int, default=1, help="documents from each dev set")
+    parser.add_argument("--fields", type=json.loads, default={}, help="request fields added to every option mix")
     args = parser.parse_args(argv)
     docs = documents(args.per_set)
     with tempfile.TemporaryDirectory() as work:
         with running_service(Path(work), REPO / args.config) as url:
-            ours = answers(url, docs)
+            ours = answers(url, docs, args.fields)
     with worktree(args.base) as base, tempfile.TemporaryDirectory() as work:
         os.environ["PYTHONPATH"] = os.pathsep.join([str(base), os.environ.get("PYTHONPATH", "")])
         # The base's own harness, which starts the server from the base's directory.
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         base_service = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(base_service)
         with base_service.running_service(Path(work), base / args.config) as url:
-            theirs = answers(url, docs)
+            theirs = answers(url, docs, args.fields)
     found = [f"{name}{line}" for name in ours for line in differences(theirs[name], ours[name])]
     for line in found:
         print(line)

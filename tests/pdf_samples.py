@@ -45,6 +45,20 @@ def text_pdf(lines: Sequence[str], *, rotate: int = 0, font_size: float = 18) ->
     return pdf.to_bytes()
 
 
+def landscape_pdf(lines: Sequence[str], *, font_size: float = 18) -> bytes:
+    """A /Rotate 90 page whose text is drawn turned the other way, so it reads upright once the page is turned: how
+    landscape pages are usually made."""
+    pdf = _PdfWriter()
+    font = pdf.add(_HELVETICA)
+    ops = ["BT", f"/F1 {_n(font_size)} Tf"]
+    for index, line in enumerate(lines):
+        baseline = MARGIN + font_size + index * font_size * LINE_PITCH
+        ops.append(f"0 1 -1 0 {_n(baseline)} {MARGIN} Tm {_pdf_string(line)} Tj")
+    ops.append("ET")
+    pdf.add_page("\n".join(ops), f"<< /Font << /F1 {font} 0 R >> >>", rotate=90)
+    return pdf.to_bytes()
+
+
 def paragraphs_pdf(paragraphs: Sequence[Sequence[str]], *, font_size: float = 12) -> bytes:
     """One page of paragraphs (first line indented 2 em, a blank line between them), for paragraph splitting."""
     leading = font_size * 1.2

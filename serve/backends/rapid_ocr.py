@@ -37,6 +37,11 @@ PICTURE_ONLY_LABELS = FORMULA_LABELS | {CHART_LABEL}
 _TABLE_MARKUP = re.compile(r"<table>.*</table>", re.DOTALL)
 
 
+def _found(stray: Sequence[TextLine]) -> list[FoundRegion]:
+    """Text outside every layout region as new text regions, so none of it is lost."""
+    return [FoundRegion(Region("text", union_bbox(group)), block_text(group)) for group in group_stray_lines(stray)]
+
+
 class RapidOcrOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -101,19 +106,24 @@ class RapidOcrRecognition(RecognitionBackend):
         reads = [self._reads_text(region, options) for region in regions]
         known = [None] * len(regions) if layer is None else list(layer.regions)
         unknown = [i for i, region_reads in enumerate(reads) if region_reads and known[i] is None]
-        # One OCR pass serves every region the layer cannot answer for; with `only`, there is none.
-        run_ocr = layer is None or (bool(unknown) and options.text_layer != "only")
+        # One OCR pass serves every region the layer cannot answer for, and text outside every region that the
+        # layer does not hold; with `only`, there is none.
+        run_ocr = layer is None or (
+            (bool(unknown) or not layer.stray_complete) and options.text_layer != "only"
+        )
         ocr_per_region, ocr_stray = assign_lines(self._read_lines(page) if run_ocr else [], [r.bbox for r in regions])
         per_region = [ocr if lines is None else list(lines) for ocr, lines in zip(ocr_per_region, known)]
-        stray = ocr_stray if layer is None else [*layer.stray, *outside(ocr_stray, layer.stray)]
         readings = [
             RegionReading(self._content(page, region, region_lines) if region_reads else "")
             for region, region_lines, region_reads in zip(regions, per_region, reads)
         ]
-        found = [FoundRegion(Region("text", union_bbox(group)), block_text(group)) for group in group_stray_lines(stray)]
+        layer_found = _found(layer.stray if layer is not None else [])
+        engine_found = _found(ocr_stray if layer is None else outside(ocr_stray, layer.stray))
         return PageRecognition(
-            regions=readings, found=found, from_engine=len(unknown) if run_ocr else 0,
-            from_text_layer=sum(region_reads and lines is not None for region_reads, lines in zip(reads, known)),
+            regions=readings, found=layer_found + engine_found,
+            from_engine=(len(unknown) if run_ocr else 0) + len(engine_found),
+            from_text_layer=sum(region_reads and lines is not None for region_reads, lines in zip(reads, known))
+            + len(layer_found),
         )
 
     def _read_lines(self, image: np.ndarray) -> list[TextLine]:

@@ -23,6 +23,7 @@ from loadtest.processes import command_lines, server_pid, session_of
 from loadtest.service import REPO, running_service
 from serve.cli import free_port
 from serve.config import ServiceConfig
+from serve.metrics import scrape_sum
 
 LOCAL_ARGS = yaml.safe_load((REPO / "configs" / "local.yaml").read_text())["applications"][0]["args"]
 # What configs/local.yaml (which these tests serve) admits: parse requests answered at once, and the back-off
@@ -35,10 +36,11 @@ T = TypeVar("T")
 METRICS_WAIT_S = 30
 # A replaced replica loads its models again.
 RECOVERY_WAIT_S = 120
+# Two of the replicas' metric reports: long enough for work still going on to show.
+QUIET_S = 4
 
 # The service tests' copy of configs/local.yaml: a page limit and a body cap a test can reach, and loopback URLs
 # allowed (only for the test's own file server). Its result store is the test's own directory.
-# A page limit a test reaches in about a minute and a half (blank pages cost about a second each here).
 PAGE_LIMIT = 100
 TEST_OVERRIDES = {"input": {"max_pages": PAGE_LIMIT, "max_request_bytes": 20_000_000,
                             "url_fetch": {"allowed_hosts": ["127.0.0.1"], "timeout_s": 5}}}
@@ -101,6 +103,19 @@ def poll(get: Callable[[], T], until: Callable[[T], bool], timeout_s: float) -> 
     return result
 
 
+def when_quiet(figures: Callable[[], dict[str, float]], metrics_url: str) -> dict[str, float]:
+    """`figures()` once no page is inside a stage and they held still for two metric reports: work an earlier test
+    left behind (a job's last pages, a stream cut short) must not count as the next test's."""
+
+    def quiet() -> dict[str, float] | None:
+        first = figures()
+        time.sleep(QUIET_S)
+        busy = scrape_sum(metrics_url, "ray_ocrvl_stage_pages_in_flight")
+        return first if busy == 0 and figures() == first else None
+
+    return poll(quiet, lambda settled: settled is not None, RECOVERY_WAIT_S)
+
+
 def service_pids(service_url: str, title: str) -> list[int]:
     """Processes started by the `ocrvl serve` answering on `service_url` whose command line contains `title`
     (their session is the server's: Ray's workers and the engines they start inherit it)."""
@@ -114,9 +129,28 @@ def replica_pids(service_url: str, deployment: str) -> list[int]:
 
 
 def blank_pdf(pages: int) -> bytes:
+    """Empty pages, twice as wide as high; the service skips both stages for them, so they cost next to nothing."""
     document = pdfium.PdfDocument.new()
     for _ in range(pages):
         document.new_page(200, 100)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def inked_pdf(pages: int) -> bytes:
+    """Pages of blank_pdf's size with a line of text on each, drawn as a picture: both stages and OCR run, so every
+    page takes real work (about a second here). For tests that need a job or a stream to still be going."""
+    line = np.full((100, 400, 3), 255, np.uint8)
+    cv2.putText(line, "Page of work", (20, 65), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (0, 0, 0), 3, cv2.LINE_AA)
+    document = pdfium.PdfDocument.new()
+    for _ in range(pages):
+        page = document.new_page(200, 100)
+        picture = pdfium.PdfImage.new(document)
+        picture.set_bitmap(pdfium.PdfBitmap.from_pil(Image.fromarray(line)))
+        picture.set_matrix(pdfium.PdfMatrix().scale(200, 50).translate(0, 25))
+        page.insert_obj(picture)
+        page.gen_content()
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()

@@ -22,7 +22,7 @@ from serve.client import (
     JobFailedError,
     NotFoundError,
 )
-from tests.service.conftest import blank_pdf, continued_table_pdf, report_png
+from tests.service.conftest import blank_pdf, continued_table_pdf, inked_pdf, report_png
 
 pytestmark = pytest.mark.service
 
@@ -93,7 +93,7 @@ def test_stream_pages_yields_every_page_once(ocrvl):
 def test_a_stream_cut_short_by_its_deadline_raises_after_the_pages_that_came(ocrvl):
     pages = []
     with pytest.raises(DeadlineError, match="Deadline of .* s exceeded") as caught:
-        for page in ocrvl.stream_pages(blank_pdf(LONG_PAGES), timeout=SHORT_DEADLINE_S, visualize=False):
+        for page in ocrvl.stream_pages(inked_pdf(LONG_PAGES), timeout=SHORT_DEADLINE_S, visualize=False):
             pages.append(page)
     assert caught.value.status == 504 and len(pages) < LONG_PAGES
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from tests.service.conftest import blank_pdf, continued_table_pdf, poll, service_pids
+from tests.service.conftest import continued_table_pdf, inked_pdf, poll, service_pids
 from tests.service_secured.test_jobs import official_client
 
 pytestmark = pytest.mark.service
@@ -36,7 +36,7 @@ def test_the_official_client_works_against_the_readme_server_with_its_defaults(s
 
 
 def test_a_job_goes_on_when_its_redis_is_killed_mid_job_and_has_every_page_once(service_url):
-    answer = httpx.post(f"{service_url}{JOBS}", timeout=60, files={"file": ("blank.pdf", blank_pdf(PAGES))},
+    answer = httpx.post(f"{service_url}{JOBS}", timeout=60, files={"file": ("pages.pdf", inked_pdf(PAGES))},
                         data={"model": "PaddleOCR-VL", "optionalPayload": json.dumps({"visualize": False})})
     job_id = answer.json()["data"]["jobId"]
 

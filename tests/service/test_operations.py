@@ -26,14 +26,13 @@ from tests.service.conftest import (
     replica_pids,
     report_png,
     wait_for,
+    when_quiet,
 )
 
 pytestmark = pytest.mark.service
 
 # Generous for a shared 2-core machine: a rejection must never wait on model work (the benchmark measures it).
 REJECT_WITHIN_S = 10
-# Two of the replicas' metric report intervals (serve/cli.py): long enough for work still going on to show.
-QUIET_S = 4
 
 
 def _parse(client: httpx.Client, **fields) -> httpx.Response:
@@ -56,14 +55,7 @@ def test_a_parsed_page_moves_the_request_page_block_and_stage_metrics(client, me
             "batches": scrape_sum(metrics_url, "ray_ocrvl_layout_batch_size_count"),
         }
 
-    def quiet() -> dict[str, float] | None:
-        # Work an earlier test left behind (a job's last pages, a stream cut short) must not count as this page's.
-        first = figures()
-        time.sleep(QUIET_S)
-        busy = scrape_sum(metrics_url, "ray_ocrvl_stage_pages_in_flight")
-        return first if busy == 0 and figures() == first else None
-
-    before = poll(quiet, lambda figures: figures is not None, RECOVERY_WAIT_S)
+    before = when_quiet(figures, metrics_url)
     response = _parse(client)
     assert response.status_code == 200
     text_blocks = sum(b["block_label"] == "text" for b in

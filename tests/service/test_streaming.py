@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.service.conftest import b64, blank_pdf, continued_table_pdf
+from tests.service.conftest import b64, blank_pdf, continued_table_pdf, inked_pdf
 
 pytestmark = pytest.mark.service
 
@@ -54,7 +54,7 @@ def test_a_file_that_is_not_one_is_refused_before_the_stream_begins(service_url)
 
 
 def test_a_deadline_passed_mid_stream_ends_it_with_a_504_line(service_url):
-    body = {"file": b64(blank_pdf(40)), "visualize": False}
+    body = {"file": b64(inked_pdf(40)), "visualize": False}
     with httpx.stream("POST", f"{service_url}/layout-parsing", json=body, timeout=120,
                       headers={**NDJSON, "X-Request-Timeout": "3"}) as response:
         lines = [json.loads(line) for line in response.iter_lines() if line]

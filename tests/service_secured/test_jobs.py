@@ -28,8 +28,8 @@ from tests.oracle.conftest import require_reference_venv
 from tests.service.conftest import (
     JOB_TAKEOVERS,
     METRICS_WAIT_S,
-    blank_pdf,
     continued_table_pdf,
+    inked_pdf,
     poll,
     replica_pids,
     wait_for,
@@ -69,8 +69,8 @@ def official_client(secured, **call) -> dict:
 def documents(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("job-documents")
     (folder / "report.pdf").write_bytes(continued_table_pdf())
-    (folder / "blank.pdf").write_bytes(blank_pdf(PAGES))
-    (folder / "long.pdf").write_bytes(blank_pdf(LONG_PAGES))
+    (folder / "pages.pdf").write_bytes(inked_pdf(PAGES))
+    (folder / "long.pdf").write_bytes(inked_pdf(LONG_PAGES))
     return folder
 
 
@@ -168,7 +168,7 @@ def test_a_cancelled_job_ends_failed_and_stops_reading_pages(secured, file_serve
 
 def test_a_job_whose_replica_is_killed_completes_with_every_page_once(secured, file_server):
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    body = {"fileUrl": f"{file_server}/blank.pdf", "model": "PaddleOCR-VL", "optionalPayload": {"visualize": False}}
+    body = {"fileUrl": f"{file_server}/pages.pdf", "model": "PaddleOCR-VL", "optionalPayload": {"visualize": False}}
     job_id = httpx.post(f"{secured.url}{JOBS}", json=body, headers=headers, timeout=60).json()["data"]["jobId"]
 
     def status() -> dict:
@@ -233,7 +233,7 @@ def test_a_damaged_page_is_recorded_with_its_error_and_the_job_goes_on_without_i
 
 
 def test_pages_are_served_in_order_while_the_job_runs(secured, file_server):
-    body = {"fileUrl": f"{file_server}/blank.pdf", "model": "PaddleOCR-VL", "optionalPayload": {"visualize": False}}
+    body = {"fileUrl": f"{file_server}/pages.pdf", "model": "PaddleOCR-VL", "optionalPayload": {"visualize": False}}
     job_id = _submit(secured, body).json()["data"]["jobId"]
     served: list[int] = []
     states_with_pages: set[str] = set()
@@ -328,7 +328,7 @@ def test_a_client_past_its_jobs_in_flight_is_told_to_come_back_and_a_cancel_free
 
 
 def test_a_job_past_its_clients_daily_page_quota_fails_with_the_quota_message(secured, file_server):
-    body = {"fileUrl": f"{file_server}/blank.pdf", "model": "PaddleOCR-VL"}
+    body = {"fileUrl": f"{file_server}/pages.pdf", "model": "PaddleOCR-VL"}
     assert PAGES > JOB_PAGES_PER_DAY
     job_id = _submit(secured, body, "job-pages").json()["data"]["jobId"]
     ended = poll(lambda: httpx.get(f"{secured.url}{JOBS}/{job_id}", headers=_headers("job-pages"),
@@ -348,7 +348,7 @@ def _job_pages_by_replica(metrics_url: str) -> dict[str, float]:
 
 def test_one_jobs_page_ranges_spread_over_both_ingress_replicas(secured, file_server):
     before = _job_pages_by_replica(secured.metrics_url)
-    body = {"fileUrl": f"{file_server}/blank.pdf", "model": "PaddleOCR-VL", "optionalPayload": {"visualize": False}}
+    body = {"fileUrl": f"{file_server}/pages.pdf", "model": "PaddleOCR-VL", "optionalPayload": {"visualize": False}}
     job_id = _submit(secured, body).json()["data"]["jobId"]
     done = _wait_until_ended(secured, job_id, PAGES * PAGE_S + 300)
     assert done["state"] == "done" and done["extractProgress"]["extractedPages"] == PAGES

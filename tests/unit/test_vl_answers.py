@@ -9,6 +9,8 @@ import asyncio
 import numpy as np
 
 from layout.postprocess import LayoutBox, filter_overlaps
+from layout.text_layer import LayerReading
+from layout.types import TextLine
 from serve.backends.base import RecognitionOptions, Region, SpottingResult
 from serve.backends.vl_common import Answer, EngineCall, VlRecognitionBackend
 from serve.config import ServiceConfig
@@ -42,6 +44,25 @@ def test_a_figure_token_in_the_table_answer_becomes_the_figure_with_its_text():
     assert [r.absorbed_by for r in page.regions] == [None, 0, None]
     assert page.regions[0].content == ('<table><tr><td><img src="imgs/img_in_image_box_120_120_300_300.jpg" alt="Image" />'
                                       "\n\nlogo text\n\n</td><td>price</td></tr></table>")
+
+
+def test_running_text_the_layer_answers_for_gets_no_vlm_call_and_the_rest_does():
+    calls: list[tuple[int, ...]] = []
+
+    class Recording(ScriptedVl):
+        async def answer(self, call: EngineCall, options: RecognitionOptions) -> Answer:
+            calls.append(call.region_indices)
+            return await super().answer(call, options)
+
+    regions = [Region("paragraph_title", (100, 50, 700, 90)), Region("text", (100, 100, 700, 300)),
+               Region("table", (100, 400, 700, 600)), Region("text", (100, 650, 700, 700))]
+    title = TextLine((100, 50, 400, 90), "1. Harbour traffic", 1.0)
+    layer = LayerReading(regions=((title,), None, (), None), stray=())
+    page = asyncio.run(Recording({"ocr": "read by the model", "table": "<fcel>x<nl>"}).recognize(
+        PAGE, regions, RecognitionOptions(text_layer="auto"), layer))
+    assert sorted(calls) == [(1,), (2,), (3,)]
+    assert [r.content for r in page.regions][0] == "1. Harbour traffic"
+    assert (page.from_text_layer, page.from_engine) == (1, 3)
 
 
 def test_a_spotting_page_reports_where_each_text_is():
