@@ -214,15 +214,22 @@ def text_source(recognized: PageRecognition) -> TextSource:
 def apply_recognition(
     blocks: list[Block], recognized: PageRecognition, page_size: tuple[int, int]
 ) -> tuple[list[Block], list[Block]]:
-    """The page's blocks once read, in reading order (the backend's, when it changed it; regions it found on its
-    own slotted in), and the figures tables absorbed (no longer blocks, still pictures)."""
+    """The page's blocks once read, in reading order (the backend's, when it changed it; a region read as parts
+    replaced by them in its slot; regions it found on its own slotted in), and the figures tables absorbed (no longer
+    blocks, still pictures)."""
     for block, reading in zip(blocks, recognized.regions, strict=True):
         block.content = reading.content
         if reading.group_leader is not None:
             block.group_leader = blocks[reading.group_leader]
     order = range(len(blocks)) if recognized.order is None else recognized.order
     absorbed = [block for block, reading in zip(blocks, recognized.regions) if reading.absorbed_by is not None]
-    kept = [blocks[i] for i in order if recognized.regions[i].absorbed_by is None]
+    kept = []
+    for i in order:
+        reading = recognized.regions[i]
+        if reading.parts:
+            kept += [Block(label=part.region.label, bbox=part.region.bbox, content=part.content) for part in reading.parts]
+        elif reading.absorbed_by is None:
+            kept.append(blocks[i])
     if recognized.found:
         found = [Block(label=f.region.label, bbox=f.region.bbox, content=f.content) for f in recognized.found]
         kept = insert_in_reading_order(kept, found, page_size)

@@ -103,11 +103,15 @@ class RegionReading:
     # A figure inside a table (spec §5.4 step 4): the index of that table, whose content shows it, so it leaves
     # the block list; its crop still belongs in `markdown.images`. None: a block of its own.
     absorbed_by: int | None = None
+    # The region is really these blocks (a text box holding several paragraphs, a title set as the document's): they
+    # take its place and its slot in the reading order, in this order. Empty: the region stands as it is.
+    parts: tuple[FoundRegion, ...] = ()
 
 
 @dataclass(frozen=True)
 class FoundRegion:
-    """A region the backend found on its own (text outside every layout box), which the pipeline must not lose."""
+    """A region the backend found on its own: text outside every layout box, which the pipeline must not lose, or a
+    part of a layout region (`RegionReading.parts`)."""
 
     region: Region
     content: str

@@ -10,15 +10,27 @@ import asyncio
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from layout.labels import CHART_LABEL, FORMULA_LABELS, IMAGE_LABELS, SEAL_LABEL, TABLE_LABEL
+from layout.geometry import centre, contains_point
+from layout.labels import (
+    CHART_LABEL,
+    DOC_TITLE_LABEL,
+    FORMULA_LABELS,
+    IMAGE_LABELS,
+    PARAGRAPH_TITLE_LABEL,
+    SEAL_LABEL,
+    TABLE_LABEL,
+    TEXT_LABEL,
+)
 from layout.ocr_assign import assign_lines, block_text, group_stray_lines, outside, union_bbox
+from layout.paragraphs import Row, body_height, is_doc_title, is_title, paragraphs
 from layout.text_layer import LayerReading
-from layout.types import TextLine
+from layout.types import BBox, TextLine
 from serve.backends.base import (
     FoundRegion,
     PageRecognition,
@@ -37,6 +49,51 @@ PICTURE_ONLY_LABELS = FORMULA_LABELS | {CHART_LABEL}
 _TABLE_MARKUP = re.compile(r"<table>.*</table>", re.DOTALL)
 
 
+def structured(
+    readings: list[RegionReading], regions: Sequence[Region], lines: Sequence[Sequence[TextLine]], page_height: int
+) -> list[RegionReading]:
+    """The readings with text regions split into their paragraphs and titles, and the page's most prominent title
+    near its top made the document's (layout/paragraphs.py)."""
+    body = body_height([found for region, found in zip(regions, lines) if region.label == TEXT_LABEL])
+    if body is None:
+        return readings
+    parts: list[list[FoundRegion]] = [[] for _ in regions]
+    for i, (region, found) in enumerate(zip(regions, lines)):
+        if region.label == TEXT_LABEL:
+            split = paragraphs(found, body)
+            if len(split) > 1 or (split and is_title(split[0], body)):
+                parts[i] = [_paragraph(rows, body) for rows in split]
+        elif region.label == PARAGRAPH_TITLE_LABEL and found:
+            parts[i] = [FoundRegion(region, readings[i].content)]
+    titles = [(i, j) for i, found in enumerate(parts) for j, part in enumerate(found)
+              if part.region.label == PARAGRAPH_TITLE_LABEL]
+    if titles:
+        i, j = max(titles, key=lambda at: _line_height(lines[at[0]], parts[at[0]][at[1]].region.bbox))
+        title = parts[i][j]
+        if is_doc_title(_line_height(lines[i], title.region.bbox), title.region.bbox[1], page_height, body):
+            parts[i][j] = FoundRegion(replace(title.region, label=DOC_TITLE_LABEL), title.content)
+    return [
+        replace(reading, parts=tuple(found)) if found and _changes(region, found) else reading
+        for reading, region, found in zip(readings, regions, parts)
+    ]
+
+
+def _paragraph(rows: Sequence[Row], body: float) -> FoundRegion:
+    lines = [line for row in rows for line in row.lines]
+    label = PARAGRAPH_TITLE_LABEL if is_title(rows, body) else TEXT_LABEL
+    return FoundRegion(Region(label, union_bbox(lines)), block_text(lines))
+
+
+def _line_height(lines: Sequence[TextLine], bbox: BBox) -> float:
+    """The tallest line of `lines` inside `bbox`: how large a title is set."""
+    inside = [line.bbox[3] - line.bbox[1] for line in lines if contains_point(bbox, centre(line.bbox))]
+    return max(inside, default=0.0)
+
+
+def _changes(region: Region, parts: Sequence[FoundRegion]) -> bool:
+    return len(parts) > 1 or parts[0].region.label != region.label
+
+
 def _found(stray: Sequence[TextLine]) -> list[FoundRegion]:
     """Text outside every layout region as new text regions, so none of it is lost."""
     return [FoundRegion(Region("text", union_bbox(group)), block_text(group)) for group in group_stray_lines(stray)]
@@ -53,6 +110,9 @@ class RapidOcrOptions(BaseModel):
     use_line_classifier: bool = False
     # Lines recognised with less confidence than this are dropped (rapidocr's own default).
     min_line_score: float = Field(default=0.5, ge=0, le=1)
+    # Text regions split into their paragraphs and titles told apart (layout/paragraphs.py): the embedded layout
+    # model boxes whole columns and knows no document title.
+    split_paragraphs: bool = True
 
 
 def _bundled(package: str, name: str) -> Path:
@@ -89,6 +149,7 @@ class RapidOcrRecognition(RecognitionBackend):
             }
         )
         self._table = RapidTable(model_path=str(table_path), model_type="slanet-plus")
+        self._split_paragraphs = opts.split_paragraphs
         # One page at a time: the ONNX sessions already use `threads` cores, and queued pages wait here rather
         # than fighting over them. Replicas, not threads, give concurrency.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
@@ -117,6 +178,8 @@ class RapidOcrRecognition(RecognitionBackend):
             RegionReading(self._content(page, region, region_lines) if region_reads else "")
             for region, region_lines, region_reads in zip(regions, per_region, reads)
         ]
+        if self._split_paragraphs:
+            readings = structured(readings, regions, per_region, page.shape[0])
         layer_found = _found(layer.stray if layer is not None else [])
         engine_found = _found(ocr_stray if layer is None else outside(ocr_stray, layer.stray))
         return PageRecognition(
