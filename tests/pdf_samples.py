@@ -59,14 +59,17 @@ def landscape_pdf(lines: Sequence[str], *, font_size: float = 18) -> bytes:
     return pdf.to_bytes()
 
 
-def paragraphs_pdf(paragraphs: Sequence[Sequence[str]], *, font_size: float = 12) -> bytes:
-    """One page of paragraphs (first line indented 2 em, a blank line between them), for paragraph splitting."""
+def paragraphs_pdf(
+    paragraphs: Sequence[Sequence[str]], *, font_size: float = 12, blank_lines: bool = True
+) -> bytes:
+    """One page of paragraphs (first line indented 2 em, a blank line between them unless `blank_lines` is off),
+    for paragraph splitting."""
     leading = font_size * 1.2
     ops = ["BT", f"/F1 {_n(font_size)} Tf", f"{_n(leading)} TL", f"{MARGIN} {_n(PAGE_HEIGHT - MARGIN - font_size)} Td"]
     indent = 2 * font_size
     for number, paragraph in enumerate(paragraphs):
-        if number:
-            ops.append("T*")  # the blank line between paragraphs
+        if number and blank_lines:
+            ops.append("T*")
         for index, line in enumerate(paragraph):
             if index == 0:
                 ops.append(f"{_n(indent)} 0 Td {_pdf_string(line)} Tj {_n(-indent)} 0 Td T*")

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from tests.service.conftest import file_b64
+from tests.pdf_samples import paragraphs_pdf
+from tests.service.conftest import b64, file_b64
 
 pytestmark = pytest.mark.service
 
@@ -82,3 +83,24 @@ def test_tiff_scan_is_read(client, eval_dir):
     result = _parse(client, eval_dir / "ocrd_kant_1784" / "INPUT_0017.tif")
     assert result["dataInfo"]["type"] in ("image", "tiff")
     assert len(_normalise(result["layoutParsingResults"][0]["markdown"]["text"])) > 200
+
+
+PARAGRAPHS = [
+    ["Harbour traffic rose again in the spring, as the", "new quay opened to the larger container ships and",
+     "the ferries kept their summer timetable."],
+    ["Freight by rail stayed level: the line to the", "north was closed for four weeks of repairs."],
+    ["Next year the port expects more cruise ships, and", "the town plans a second car park by the station."],
+]
+
+
+@pytest.mark.parametrize("text_layer", ["auto", "off"])
+def test_a_column_of_paragraphs_comes_back_as_one_text_block_per_paragraph(client, text_layer):
+    # Indented first lines and no blank lines between: the layout model boxes the column as one text region.
+    document = paragraphs_pdf(PARAGRAPHS, font_size=14, blank_lines=False)
+    result = client.post("/layout-parsing", json={"file": b64(document), "visualize": False,
+                                                  "textLayer": text_layer}).json()["result"]
+    [page] = result["layoutParsingResults"]
+    assert len(page["prunedResult"]["layout_det_res"]["boxes"]) < len(PARAGRAPHS)
+    texts = [b["block_content"] for b in page["prunedResult"]["parsing_res_list"] if b["block_label"] == "text"]
+    assert [_normalise(text) for text in texts] == [_normalise(" ".join(lines)) for lines in PARAGRAPHS]
+    assert page["markdown"]["text"].count("\n\n") >= len(PARAGRAPHS) - 1

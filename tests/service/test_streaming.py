@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.service.conftest import b64, blank_pdf, continued_table_pdf, inked_pdf
+from tests.service.conftest import b64, continued_table_pdf, inked_pdf
 
 pytestmark = pytest.mark.service
 
@@ -28,7 +28,7 @@ def _stream(service_url: str, body: dict) -> tuple[httpx.Response, list[tuple[fl
 
 
 def test_pages_arrive_one_line_each_before_the_last_is_done_then_the_envelope(service_url):
-    response, lines = _stream(service_url, {"file": b64(blank_pdf(PAGES)), "visualize": False})
+    response, lines = _stream(service_url, {"file": b64(inked_pdf(PAGES)), "visualize": False})
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/x-ndjson")
     *pages, (last_at, last) = lines
     assert sorted(line["pageIndex"] for _, line in pages) == list(range(PAGES))
