@@ -203,6 +203,16 @@ async def load_file(request: LayoutParsingRequest, config: ServiceConfig) -> tup
     return await asyncio.to_thread(decode_base64, request.file), None
 
 
+def _blocks(layout: LayoutResult, options: ParseOptions, size: tuple[int, int]) -> list[Block]:
+    """The page's blocks before they are read: the layout's regions, or with layout detection off the whole page as
+    one region of the request's task (spec §5.9)."""
+    if options.use_layout_detection:
+        return blocks_from_boxes(layout.regions)
+    task = options.recognition.prompt_label
+    assert task is not None, "ParseOptions sets the page's task exactly when layout detection is off"
+    return [Block(label=task, bbox=(0, 0, size[0], size[1]))]
+
+
 def text_source(recognized: PageRecognition) -> TextSource:
     if recognized.from_text_layer and recognized.from_engine:
         return "mixed"
@@ -374,7 +384,9 @@ class DocumentPipeline:
         source: TextSource | None = None if layer is None else "none"
         if (layer is None or layer.empty) and await asyncio.to_thread(is_blank, page):
             nothing = empty_page_layout(options.classify_orientation)
-            return await asyncio.to_thread(self._page_files, page, page, [], [], nothing, None, source, options)
+            blocks = _blocks(nothing, options, (page.shape[1], page.shape[0]))
+            number_blocks(blocks, options.settings.markdown_ignore_labels)
+            return await asyncio.to_thread(self._page_files, page, page, blocks, [], nothing, None, source, options)
         if options.use_layout_detection or options.classify_orientation:
             layout = await self._layout.detect(
                 page,
@@ -392,12 +404,7 @@ class DocumentPipeline:
             # Its boxes are in the pixels of the page as the PDF draws it, which the classifier found turned.
             layer = None
         size = (page.shape[1], page.shape[0])
-        if options.use_layout_detection:
-            blocks = blocks_from_boxes(layout.regions)
-        else:
-            task = options.recognition.prompt_label
-            assert task is not None, "ParseOptions sets the page's task exactly when layout detection is off"
-            blocks = [Block(label=task, bbox=(0, 0, size[0], size[1]))]
+        blocks = _blocks(layout, options, size)
         recognized = await self._recognition.recognize(
             page, [Region(b.label, b.bbox, b.polygon) for b in blocks], options.recognition, layer
         )

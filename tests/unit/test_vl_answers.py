@@ -115,3 +115,31 @@ def test_a_spotting_page_carries_spotting_res():
     page = _parse_page(ScriptedVl({"spotting": f"Hi{loc}"}), [], useLayoutDetection=False, promptLabel="spotting")
     assert page["prunedResult"]["spotting_res"] == {"rec_polys": [[(0, 0), (800, 0), (800, 1000), (0, 1000)]],
                                                     "rec_texts": ["Hi"]}
+
+
+class Untouchable:
+    """A stage that must not be called."""
+
+    async def detect(self, page: np.ndarray, request: LayoutRequest) -> LayoutResult:
+        raise AssertionError("the layout stage was called for an empty page")
+
+    async def recognize(self, *args) -> None:
+        raise AssertionError("the recognition stage was called for an empty page")
+
+
+def test_an_empty_page_skips_both_stages_and_keeps_the_result_shape_of_its_options():
+    config = ServiceConfig()
+    pipeline = DocumentPipeline(config, Untouchable(), Untouchable())
+    blank = np.full((1000, 800, 3), 255, np.uint8)
+
+    def parsed(**request) -> dict:
+        options = ParseOptions.from_request(LayoutParsingRequest(file="x", visualize=False, **request), config,
+                                            ScriptedVl.capabilities)
+        return parse_page(pipeline, blank, options).model_dump(exclude_unset=True)["prunedResult"]
+
+    with_layout = parsed(useDocOrientationClassify=True)
+    assert with_layout["parsing_res_list"] == [] and with_layout["layout_det_res"]["boxes"] == []
+    assert with_layout["doc_preprocessor_res"]["angle"] == 0
+    [page_block] = parsed(useLayoutDetection=False, promptLabel="ocr")["parsing_res_list"]
+    assert (page_block["block_label"], page_block["block_content"]) == ("ocr", "")
+    assert page_block["block_bbox"] == [0, 0, 800, 1000]
