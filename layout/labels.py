@@ -95,6 +95,9 @@ REFERENCE_LABEL = "reference"
 INLINE_FORMULA_LABEL = "inline_formula"
 # `formula_number` contains "formula" but is a plain "(3)" beside an equation, so it is read as text.
 FORMULA_NUMBER_LABEL = "formula_number"
+HEADER_LABEL = "header"
+FOOTER_LABEL = "footer"
+NUMBER_LABEL = "number"
 
 # Headings in Markdown (spec §5.8); cross-page restructuring re-levels the paragraph titles among them.
 TITLE_LABELS: frozenset[str] = frozenset({DOC_TITLE_LABEL, PARAGRAPH_TITLE_LABEL})
@@ -112,8 +115,8 @@ CONTINUATION_MARK_LABELS: frozenset[str] = frozenset(
 IMAGE_LABELS: frozenset[str] = frozenset({"image", "header_image", "footer_image"})
 FORMULA_LABELS: frozenset[str] = frozenset({"display_formula", "inline_formula", "formula"})
 # Page furniture: ordered before (header-like) or after (footer-like) the body by geometric reading order.
-HEADER_LABELS: frozenset[str] = frozenset({"header", "header_image"})
-FOOTER_LABELS: frozenset[str] = frozenset({"footer", "footer_image", "footnote", "number"})
+HEADER_LABELS: frozenset[str] = frozenset({HEADER_LABEL, "header_image"})
+FOOTER_LABELS: frozenset[str] = frozenset({FOOTER_LABEL, "footer_image", "footnote", NUMBER_LABEL})
 # One text paragraph per line in Markdown. `ocr`/`spotting` are the whole-page labels used when layout detection
 # is off.
 PARAGRAPH_LABELS: frozenset[str] = frozenset(

@@ -35,13 +35,19 @@ LINE_PITCH = 1.5
 _NO_UNICODE_CODES = [c for c in [*range(1, 32), *range(0x7F, 0xA0)] if c not in (0x09, 0x0A, 0x0D)]
 
 
-def text_pdf(lines: Sequence[str], *, rotate: int = 0, font_size: float = 18) -> bytes:
-    """One page of visible Helvetica lines, top-down; `rotate` is the page's /Rotate, for orientation tests."""
+def text_pdf(
+    lines: Sequence[str], *, rotate: int = 0, font_size: float = 18, footer: str | None = None
+) -> bytes:
+    """One page of visible Helvetica lines, top-down; `rotate` is the page's /Rotate, for orientation tests;
+    `footer` is set small and centred in the bottom margin, as a page number or running footer is."""
     if rotate not in (0, 90, 180, 270):
         raise ValueError(f"rotate must be 0, 90, 180 or 270, not {rotate}")
+    content = _helvetica_lines(lines, font_size)
+    if footer is not None:
+        content += f"\nBT /F1 10 Tf 1 0 0 1 {PAGE_WIDTH // 2} {MARGIN // 2} Tm {_pdf_string(footer)} Tj ET"
     pdf = _PdfWriter()
     font = pdf.add(_HELVETICA)
-    pdf.add_page(_helvetica_lines(lines, font_size), f"<< /Font << /F1 {font} 0 R >> >>", rotate=rotate)
+    pdf.add_page(content, f"<< /Font << /F1 {font} 0 R >> >>", rotate=rotate)
     return pdf.to_bytes()
 
 

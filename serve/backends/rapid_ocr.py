@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from layout.furniture import stray_label
 from layout.geometry import centre, contains_point
 from layout.labels import (
     CHART_LABEL,
@@ -29,6 +30,7 @@ from layout.labels import (
 )
 from layout.ocr_assign import assign_lines, block_text, group_stray_lines, outside, union_bbox
 from layout.paragraphs import Row, body_height, is_doc_title, is_title, paragraphs
+from layout.picture_text import keeps_its_text, reads_as_text
 from layout.text_layer import LayerReading
 from layout.types import BBox, TextLine
 from serve.backends.base import (
@@ -46,31 +48,41 @@ TABLE_LABELS = frozenset({TABLE_LABEL})
 # Regions kept as pictures by this backend whatever the request says: no formula or chart model ships in a
 # wheel. Seals are pictures unless seal recognition is asked for, which plain OCR can honour.
 PICTURE_ONLY_LABELS = FORMULA_LABELS | {CHART_LABEL}
+# Regions that become pictures when they are not read; the text found in them decides whether they are one.
+PICTURE_LABELS = PICTURE_ONLY_LABELS | IMAGE_LABELS | {SEAL_LABEL}
 _TABLE_MARKUP = re.compile(r"<table>.*</table>", re.DOTALL)
 
 
 def structured(
-    readings: list[RegionReading], regions: Sequence[Region], lines: Sequence[Sequence[TextLine]], page_height: int
+    readings: list[RegionReading], regions: Sequence[Region], lines: Sequence[Sequence[TextLine]],
+    page_size: tuple[int, int],
 ) -> list[RegionReading]:
-    """The readings with text regions split into their paragraphs and titles, and the page's most prominent title
-    near its top made the document's (layout/paragraphs.py)."""
+    """The readings with the page's structure put back from the lines inside its regions: pictures that are really
+    text read as their paragraphs, and a page-sized picture keeping the text in it (layout/picture_text.py); text
+    regions split into their paragraphs and titles, and the most prominent title near the top made the document's
+    (layout/paragraphs.py)."""
+    readings = list(readings)
     body = body_height([found for region, found in zip(regions, lines) if region.label == TEXT_LABEL])
-    if body is None:
-        return readings
     parts: list[list[FoundRegion]] = [[] for _ in regions]
     for i, (region, found) in enumerate(zip(regions, lines)):
-        if region.label == TEXT_LABEL:
+        unread_picture = region.label in PICTURE_LABELS and not readings[i].content
+        if unread_picture and reads_as_text(region.bbox, found, body):
+            own = body or body_height([found])
+            parts[i] = [_paragraph(rows, own) for rows in paragraphs(found, own)]
+        elif unread_picture and found and keeps_its_text(region.bbox, page_size):
+            readings[i] = replace(readings[i], content=block_text(found))
+        elif body is not None and region.label == TEXT_LABEL:
             split = paragraphs(found, body)
             if len(split) > 1 or (split and is_title(split[0], body)):
                 parts[i] = [_paragraph(rows, body) for rows in split]
-        elif region.label == PARAGRAPH_TITLE_LABEL and found:
+        elif body is not None and region.label == PARAGRAPH_TITLE_LABEL and found:
             parts[i] = [FoundRegion(region, readings[i].content)]
     titles = [(i, j) for i, found in enumerate(parts) for j, part in enumerate(found)
               if part.region.label == PARAGRAPH_TITLE_LABEL]
-    if titles:
+    if titles and body is not None:
         i, j = max(titles, key=lambda at: _line_height(lines[at[0]], parts[at[0]][at[1]].region.bbox))
         title = parts[i][j]
-        if is_doc_title(_line_height(lines[i], title.region.bbox), title.region.bbox[1], page_height, body):
+        if is_doc_title(_line_height(lines[i], title.region.bbox), title.region.bbox[1], page_size[1], body):
             parts[i][j] = FoundRegion(replace(title.region, label=DOC_TITLE_LABEL), title.content)
     return [
         replace(reading, parts=tuple(found)) if found and _changes(region, found) else reading
@@ -94,9 +106,13 @@ def _changes(region: Region, parts: Sequence[FoundRegion]) -> bool:
     return len(parts) > 1 or parts[0].region.label != region.label
 
 
-def _found(stray: Sequence[TextLine]) -> list[FoundRegion]:
-    """Text outside every layout region as new text regions, so none of it is lost."""
-    return [FoundRegion(Region("text", union_bbox(group)), block_text(group)) for group in group_stray_lines(stray)]
+def _found(stray: Sequence[TextLine], page_size: tuple[int, int]) -> list[FoundRegion]:
+    """Text outside every layout region as new regions, so none of it is lost: text, or the furniture it is."""
+    found = []
+    for group in group_stray_lines(stray):
+        box, text = union_bbox(group), block_text(group)
+        found.append(FoundRegion(Region(stray_label(box, text, page_size), box), text))
+    return found
 
 
 class RapidOcrOptions(BaseModel):
@@ -171,6 +187,7 @@ class RapidOcrRecognition(RecognitionBackend):
     def _recognize(
         self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, layer: LayerReading | None
     ) -> PageRecognition:
+        page_size = (page.shape[1], page.shape[0])
         reads = [self._reads_text(region, options) for region in regions]
         known = [None] * len(regions) if layer is None else list(layer.regions)
         unknown = [i for i, region_reads in enumerate(reads) if region_reads and known[i] is None]
@@ -186,9 +203,9 @@ class RapidOcrRecognition(RecognitionBackend):
             for region, region_lines, region_reads in zip(regions, per_region, reads)
         ]
         if self._split_paragraphs:
-            readings = structured(readings, regions, per_region, page.shape[0])
-        layer_found = _found(layer.stray if layer is not None else [])
-        engine_found = _found(ocr_stray if layer is None else outside(ocr_stray, layer.stray))
+            readings = structured(readings, regions, per_region, page_size)
+        layer_found = _found(layer.stray if layer is not None else [], page_size)
+        engine_found = _found(ocr_stray if layer is None else outside(ocr_stray, layer.stray), page_size)
         return PageRecognition(
             regions=readings, found=layer_found + engine_found,
             from_engine=(len(unknown) if run_ocr else 0) + len(engine_found),

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.pdf_samples import paragraphs_pdf
+from tests.pdf_samples import paragraphs_pdf, text_pdf
 from tests.service.conftest import b64, file_b64
 
 pytestmark = pytest.mark.service
@@ -104,3 +104,15 @@ def test_a_column_of_paragraphs_comes_back_as_one_text_block_per_paragraph(clien
     texts = [b["block_content"] for b in page["prunedResult"]["parsing_res_list"] if b["block_label"] == "text"]
     assert [_normalise(text) for text in texts] == [_normalise(" ".join(lines)) for lines in PARAGRAPHS]
     assert page["markdown"]["text"].count("\n\n") >= len(PARAGRAPHS) - 1
+
+
+@pytest.mark.parametrize("footer", ["7", "Harbour Report 2026"])
+def test_a_page_number_or_running_footer_is_furniture_left_out_of_markdown(client, footer):
+    lines = ["Quarterly report on harbour traffic", "Ships arrived in March: 42 (up 5%)"]
+    result = client.post("/layout-parsing", json={"file": b64(text_pdf(lines, footer=footer)),
+                                                  "visualize": False}).json()["result"]
+    [page] = result["layoutParsingResults"]
+    blocks = {b["block_content"]: b["block_label"] for b in page["prunedResult"]["parsing_res_list"]}
+    # Whether the layout model boxes it or it is found outside every box (layout/furniture.py).
+    assert blocks.get(footer) in ("number", "footer")
+    assert footer not in page["markdown"]["text"]

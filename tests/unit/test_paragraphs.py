@@ -19,6 +19,7 @@ RIGHT = 900.0
 INDENT = LEFT + 2 * BODY
 PAGE_WIDTH = 1000
 PAGE_HEIGHT = 1000
+PAGE_SIZE = (PAGE_WIDTH, PAGE_HEIGHT)
 RULES = ParagraphRules()
 
 
@@ -193,7 +194,7 @@ def page(
 
 def test_a_text_region_holding_two_paragraphs_reads_as_two_text_parts():
     regions, lines, readings = page(2 * BODY)
-    text = structured(readings, regions, lines, PAGE_HEIGHT)[1]
+    text = structured(readings, regions, lines, PAGE_SIZE)[1]
     assert text.content == "whole column"
     assert [(p.region.label, p.region.bbox, p.content) for p in text.parts] == [
         ("text", union_bbox(FIRST), "Paragraph one starts and runs on to its end."),
@@ -203,7 +204,7 @@ def test_a_text_region_holding_two_paragraphs_reads_as_two_text_parts():
 
 def test_a_tall_title_near_the_top_of_the_page_becomes_the_doc_title():
     regions, lines, readings = page(2 * BODY)
-    title = structured(readings, regions, lines, PAGE_HEIGHT)[0]
+    title = structured(readings, regions, lines, PAGE_SIZE)[0]
     assert [(p.region.label, p.region.bbox, p.content) for p in title.parts] == [
         ("doc_title", regions[0].bbox, "A Title")
     ]
@@ -211,32 +212,32 @@ def test_a_tall_title_near_the_top_of_the_page_becomes_the_doc_title():
 
 def test_a_title_not_tall_enough_stays_a_paragraph_title_with_its_reading_unchanged():
     regions, lines, readings = page(1.4 * BODY)
-    result = structured(readings, regions, lines, PAGE_HEIGHT)
+    result = structured(readings, regions, lines, PAGE_SIZE)
     assert result[0] is readings[0] and result[0].parts == ()
     assert len(result[1].parts) == 2
 
 
 def test_a_tall_title_low_on_the_page_stays_a_paragraph_title():
     regions, lines, readings = page(2 * BODY, title_top=0.6 * PAGE_HEIGHT)
-    assert structured(readings, regions, lines, PAGE_HEIGHT)[0] is readings[0]
+    assert structured(readings, regions, lines, PAGE_SIZE)[0] is readings[0]
 
 
 def test_a_table_region_is_left_untouched():
     regions, lines, readings = page(2 * BODY)
-    assert structured(readings, regions, lines, PAGE_HEIGHT)[2] is readings[2]
+    assert structured(readings, regions, lines, PAGE_SIZE)[2] is readings[2]
 
 
 def test_a_text_region_of_one_paragraph_is_left_as_it_is():
     regions, lines, readings = page(1.4 * BODY)
     lines[1] = FIRST
-    assert structured(readings, regions, lines, PAGE_HEIGHT)[1] is readings[1]
+    assert structured(readings, regions, lines, PAGE_SIZE)[1] is readings[1]
 
 
 def test_a_tall_lone_row_in_a_text_region_becomes_a_paragraph_title_part():
     heading = line(0, "Methods", LEFT, 300, top=120, height=1.5 * BODY)
     regions, lines, readings = page(1.4 * BODY)
     lines[1] = [heading, *FIRST]
-    parts = structured(readings, regions, lines, PAGE_HEIGHT)[1].parts
+    parts = structured(readings, regions, lines, PAGE_SIZE)[1].parts
     assert [(p.region.label, p.content) for p in parts] == [
         ("paragraph_title", "Methods"), ("text", "Paragraph one starts and runs on to its end.")
     ]
@@ -244,7 +245,7 @@ def test_a_tall_lone_row_in_a_text_region_becomes_a_paragraph_title_part():
 
 def test_a_page_without_text_regions_keeps_its_readings():
     regions, lines, readings = page(2 * BODY)
-    assert structured(readings[::2], regions[::2], lines[::2], PAGE_HEIGHT) == readings[::2]
+    assert structured(readings[::2], regions[::2], lines[::2], PAGE_SIZE) == readings[::2]
 
 
 def test_apply_recognition_puts_a_regions_paragraphs_in_its_reading_order_slot():
@@ -252,7 +253,7 @@ def test_apply_recognition_puts_a_regions_paragraphs_in_its_reading_order_slot()
     blocks = [Block(region.label, region.bbox) for region in regions]
     table = blocks[2]
     kept, absorbed = apply_recognition(
-        blocks, PageRecognition(regions=structured(readings, regions, lines, PAGE_HEIGHT)), (PAGE_WIDTH, PAGE_HEIGHT)
+        blocks, PageRecognition(regions=structured(readings, regions, lines, PAGE_SIZE)), (PAGE_WIDTH, PAGE_HEIGHT)
     )
     assert absorbed == []
     assert [(b.label, b.bbox, b.content) for b in kept] == [
