@@ -131,9 +131,10 @@ class RapidOcrOptions(BaseModel):
     # still well above what the detector needs for body text: 1.6x the pages/s at the same text accuracy on the dev
     # set's pages (docs/benchmarks.md). Recognition still reads each line from the full-resolution page.
     detection_max_side: int = Field(default=960, ge=320)
-    # Text regions split into their paragraphs and titles told apart (layout/paragraphs.py): the embedded layout
-    # model boxes whole columns and knows no document title.
-    split_paragraphs: bool = True
+    # Regions re-read from the lines inside them (`structured`): text regions split into their paragraphs and titles
+    # told apart (layout/paragraphs.py), since the embedded layout model boxes whole columns and knows no document
+    # title; pictures holding text read as text (layout/picture_text.py). Off: the layout's regions as they are.
+    refine_regions: bool = True
 
 
 def _bundled(package: str, name: str) -> Path:
@@ -172,7 +173,7 @@ class RapidOcrRecognition(RecognitionBackend):
             }
         )
         self._table = RapidTable(model_path=str(table_path), model_type="slanet-plus")
-        self._split_paragraphs = opts.split_paragraphs
+        self._refine_regions = opts.refine_regions
         # One page at a time: the ONNX sessions already use `threads` cores, and queued pages wait here rather
         # than fighting over them. Replicas, not threads, give concurrency.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
@@ -202,7 +203,7 @@ class RapidOcrRecognition(RecognitionBackend):
             RegionReading(self._content(page, region, region_lines) if region_reads else "")
             for region, region_lines, region_reads in zip(regions, per_region, reads)
         ]
-        if self._split_paragraphs:
+        if self._refine_regions:
             readings = structured(readings, regions, per_region, page_size)
         layer_found = _found(layer.stray if layer is not None else [], page_size)
         engine_found = _found(ocr_stray if layer is None else outside(ocr_stray, layer.stray), page_size)

@@ -12,7 +12,7 @@ from layout.reading_order import reorder_geometrically
 from layout.labels import PP_DOCLAYOUT_LABELS
 from layout.postprocess import filter_overlaps
 from layout.types import Block
-from serve.config import LayoutConfig, ServiceConfig
+from serve.config import LayoutConfig, RecognitionConfig, ServiceConfig
 from serve.layout_stage import LayoutEngine, LayoutRequest
 from serve.pipeline import DocumentPipeline, ParseOptions
 from serve.protocol import LayoutParsingRequest
@@ -78,7 +78,9 @@ def _concordance(ranks: dict, others: dict) -> float:
 
 
 def test_parsing_res_list_follows_the_model_order_not_geometry(layout_config, engine, page):
-    config = ServiceConfig(layout=layout_config)
+    # The layout's own regions, not split into paragraphs or re-read as text: this is about their order.
+    unrefined = RecognitionConfig(backend_options={"refine_regions": False})
+    config = ServiceConfig(layout=layout_config, recognition=unrefined)
     recognition = load_recognition_backend(config.recognition)
     pipeline = DocumentPipeline(config, DirectLayout(engine), recognition)
     options = ParseOptions.from_request(LayoutParsingRequest(file="x", visualize=False), config,

@@ -83,7 +83,8 @@ def test_dev_pdfs_read_from_their_text_layer_are_at_least_as_accurate_as_ocr(rea
     }
     assert mean(s["auto"] for s in scores.values()) >= mean(s["off"] for s in scores.values())
     assert all(s["auto"] >= s["off"] - ACCURACY_SLACK for s in scores.values()), scores
-    assert any(source in ("text_layer", "mixed") for reads in read_both_ways.values() for source in _sources(reads["auto"]))
+    sources = [source for reads in read_both_ways.values() for source in _sources(reads["auto"])]
+    assert "text_layer" in sources
 
 
 def test_with_the_text_layer_off_pages_keep_upstreams_model_settings(read_both_ways):
@@ -157,6 +158,7 @@ def test_blank_pages_skip_both_stages_and_regions_are_counted_by_source(client, 
     pages = _pages(client, blank_and_text_pdf([None, LINES, None, None]))
     assert [bool(page["prunedResult"]["parsing_res_list"]) for page in pages] == [False, True, False, False]
     assert _sources(pages) == ["none", "text_layer", "none", "none"]
-    moved = poll(lambda: {k: v - before[k] for k, v in figures().items()},
-                 lambda moved: moved["from_layer"] >= 1, METRICS_WAIT_S)
-    assert (moved["layout"], moved["recognition"]) == (1, 1)
+    # Each replica reports on its own schedule: wait for all three, then the one text page is all that moved.
+    poll(lambda: {k: v - before[k] for k, v in figures().items()},
+         lambda moved: moved["from_layer"] >= 1 and (moved["layout"], moved["recognition"]) == (1, 1),
+         METRICS_WAIT_S)
