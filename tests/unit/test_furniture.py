@@ -4,7 +4,7 @@ import pytest
 
 from layout.furniture import FurnitureRules, stray_label
 from layout.types import TextLine
-from serve.backends.rapid_ocr import _found
+from serve.backends.line_structure import found_regions
 
 PAGE_WIDTH = 1000
 PAGE_HEIGHT = 1000
@@ -89,7 +89,7 @@ def test_stray_lines_become_regions_labelled_as_the_furniture_they_are():
         TextLine(at(IN_BOTTOM_MARGIN, (100, 600)), "Printed by the Harbour Board Press", 1.0),
         TextLine(at(BETWEEN_MARGIN_AND_NUMBER_SHARE), "- 3 -", 1.0),
     ]
-    assert [(found.region.label, found.region.bbox, found.content) for found in _found(stray, PAGE_SIZE)] == [
+    assert [(found.region.label, found.region.bbox, found.content) for found in found_regions(stray, PAGE_SIZE)] == [
         ("header", (100, int(IN_TOP_MARGIN), 600, round(IN_TOP_MARGIN + HEIGHT)), "Annual Report of the Harbour Board"),
         ("text", (100, int(MID_PAGE), 600, round(MID_PAGE + HEIGHT)), "A line no region holds"),
         ("number", (int(CENTRED[0]), int(BETWEEN_MARGIN_AND_NUMBER_SHARE), round(CENTRED[1]),

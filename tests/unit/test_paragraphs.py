@@ -7,7 +7,7 @@ from layout.ocr_assign import block_text, union_bbox
 from layout.paragraphs import ParagraphRules, Row, body_height, is_doc_title, is_title, paragraphs, text_rows
 from layout.types import Block, TextLine
 from serve.backends.base import PageRecognition, Region, RegionReading
-from serve.backends.rapid_ocr import structured
+from serve.backends.line_structure import structured
 from serve.config import InputConfig
 from serve.pipeline import apply_recognition
 from tests.pdf_samples import paragraphs_pdf

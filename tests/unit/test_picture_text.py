@@ -4,7 +4,7 @@ from layout.ocr_assign import union_bbox
 from layout.picture_text import PictureTextRules, keeps_its_text, reads_as_text
 from layout.types import TextLine
 from serve.backends.base import Region, RegionReading
-from serve.backends.rapid_ocr import structured
+from serve.backends.line_structure import structured
 
 BODY = 20.0
 PITCH = 28.0
