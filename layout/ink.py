@@ -39,8 +39,7 @@ def ink_mask(page: np.ndarray, rules: InkRules = InkRules()) -> np.ndarray:
 
 def is_blank(page: np.ndarray, rules: InkRules = InkRules()) -> bool:
     step = rules.blank_sample
-    sample = page[::step, ::step]
-    return int(np.count_nonzero(sample.min(axis=2) < rules.level)) < rules.blank_max_pixels
+    return int(np.count_nonzero(ink_mask(page[::step, ::step], rules))) < rules.blank_max_pixels
 
 
 def unexplained_marks(
@@ -54,16 +53,10 @@ def unexplained_marks(
     if x2 <= x1 or y2 <= y1:
         return 0
     region = ink[y1:y2, x1:x2].astype(np.uint8)
-    for cx1, cy1, cx2, cy2 in covered:
-        pad = rules.line_pad * (cy2 - cy1)
-        region[
-            max(int(cy1 - pad) - y1, 0):max(int(np.ceil(cy2 + pad)) - y1, 0),
-            max(int(cx1 - pad) - x1, 0):max(int(np.ceil(cx2 + pad)) - x1, 0),
-        ] = 0
-    for ex1, ey1, ex2, ey2 in elsewhere:
-        region[
-            max(int(ey1) - y1, 0):max(int(np.ceil(ey2)) - y1, 0), max(int(ex1) - x1, 0):max(int(np.ceil(ex2)) - x1, 0)
-        ] = 0
+    for line in covered:
+        _clear(region, (x1, y1), line, rules.line_pad * (line[3] - line[1]))
+    for other in elsewhere:
+        _clear(region, (x1, y1), other, 0.0)
     if not region.any():
         return 0
     count, _, stats, _ = cv2.connectedComponentsWithStats(region, connectivity=8)
@@ -73,3 +66,12 @@ def unexplained_marks(
         & (widths <= rules.mark_max_aspect * heights)
     )
     return int(np.count_nonzero(glyph_like))
+
+
+def _clear(region: np.ndarray, origin: tuple[int, int], box: BBox, pad: float) -> None:
+    """Zeroes `box`, grown by `pad` on every side, in `region`, a crop whose top-left is page point `origin`."""
+    x0, y0 = origin
+    region[
+        max(int(box[1] - pad) - y0, 0):max(int(np.ceil(box[3] + pad)) - y0, 0),
+        max(int(box[0] - pad) - x0, 0):max(int(np.ceil(box[2] + pad)) - x0, 0),
+    ] = 0

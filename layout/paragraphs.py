@@ -16,8 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import reduce
 from statistics import median
 
+from layout.geometry import union_box
 from layout.ocr_assign import rows
 from layout.types import BBox, TextLine
 
@@ -52,10 +54,7 @@ class Row:
 
     @property
     def bbox(self) -> BBox:
-        return (
-            min(line.bbox[0] for line in self.lines), min(line.bbox[1] for line in self.lines),
-            max(line.bbox[2] for line in self.lines), max(line.bbox[3] for line in self.lines),
-        )
+        return reduce(union_box, (line.bbox for line in self.lines))
 
     @property
     def height(self) -> float:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import reduce
 from typing import Literal
 
 import numpy as np
 
-from layout.geometry import centre, contains_point, intersection_area
+from layout.geometry import centre, contains_point, intersection_area, union_box
 from layout.ink import unexplained_marks
 from layout.ocr_assign import assign_lines
 from layout.types import BBox, TextLine
@@ -26,7 +27,6 @@ from layout.types import BBox, TextLine
 # `auto`: the layer where it can be trusted, the engine elsewhere; `off`: the engine only; `only`: the layer only,
 # never the engine (a PDF page without a layer comes back without text; images are still read by the engine).
 TextLayerMode = Literal["auto", "off", "only"]
-TEXT_LAYER_MODES: tuple[TextLayerMode, ...] = ("auto", "off", "only")
 # Reported per page in `model_settings.text_source`.
 TextSource = Literal["text_layer", "engine", "mixed", "none"]
 
@@ -124,7 +124,7 @@ def text_layer(glyphs: Sequence[Glyph], rules: LineRules = LineRules()) -> TextL
     def flush() -> None:
         nonlocal boxes, text, previous
         if boxes and text.strip():
-            lines.append(TextLine(_union(boxes), text.strip(), LAYER_LINE_SCORE))
+            lines.append(TextLine(reduce(union_box, boxes), text.strip(), LAYER_LINE_SCORE))
         boxes, text, previous = [], "", None
 
     for glyph in glyphs:
@@ -197,5 +197,4 @@ def _same_line(previous: BBox, glyph: BBox, rules: LineRules) -> bool:
     return offset < rules.same_line_offset * height and _gap(previous, glyph) < rules.max_gap * height
 
 
-def _union(boxes: Sequence[BBox]) -> BBox:
-    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
