@@ -48,7 +48,7 @@ def reads_as_text(
         heights = sorted(line.bbox[3] - line.bbox[1] for line in lines)
         if heights[len(heights) // 2] > rules.max_line_height * body:
             return False
-    return _covered_share(box, lines) >= rules.min_coverage
+    return covered_share(box, lines) >= rules.min_coverage
 
 
 def keeps_its_text(box: BBox, page_size: tuple[int, int], rules: PictureTextRules = PictureTextRules()) -> bool:
@@ -56,7 +56,7 @@ def keeps_its_text(box: BBox, page_size: tuple[int, int], rules: PictureTextRule
     return box_area(box) >= rules.text_page_share * page_size[0] * page_size[1]
 
 
-def _covered_share(box: BBox, lines: Sequence[TextLine]) -> float:
+def covered_share(box: BBox, lines: Sequence[TextLine]) -> float:
     """Share of the box's area under the union of the line boxes (overlaps counted once)."""
     x1, y1 = int(box[0]), int(box[1])
     width, height = max(int(np.ceil(box[2])) - x1, 1), max(int(np.ceil(box[3])) - y1, 1)

@@ -98,6 +98,30 @@ def _group_bands(bands: Sequence[list[int]], boxes: Sequence[BBox], tolerance: f
     return groups
 
 
+def column_blocks(boxes: Sequence[BBox]) -> list[list[int]]:
+    """Boxes of text set in columns (lines, cells) as the blocks a reader takes one after another, read as the
+    page's regions are: each column of a multi-column section top to bottom, the columns left to right, and what
+    spans them in between. Indices into `boxes`, each block top to bottom."""
+    return _column_blocks(list(range(len(boxes))), boxes)
+
+
+def _column_blocks(indices: Sequence[int], boxes: Sequence[BBox]) -> list[list[int]]:
+    # Lines and cells are exact boxes, unlike a detector's: no overlap tolerance.
+    columns = _split(indices, boxes, _X, 0.0)
+    if len(columns) > 1:
+        return [block for column in columns for block in _column_blocks(column, boxes)]
+    blocks: list[list[int]] = []
+    run: list[int] = []
+    for group in _group_bands(_split(indices, boxes, _Y, 0.0), boxes, 0.0):
+        if len(_split(group, boxes, _X, 0.0)) > 1:
+            blocks += [run] if run else []
+            blocks += _column_blocks(group, boxes)
+            run = []
+        else:
+            run += _top_to_bottom(group, boxes)
+    return blocks + ([run] if run else [])
+
+
 def reorder_geometrically(blocks: Sequence[Block], page_size: tuple[int, int]) -> list[Block]:
     """Reading order of blocks by geometry alone (column-aware XY-cut)."""
     detections = [Detection(LABEL_TO_ID.get(b.label, -1), b.label, 1.0, b.bbox) for b in blocks]

@@ -31,6 +31,7 @@ BENCHMARKS = {
     "delivery": "loadtest.bench_delivery",
     "jobs": "loadtest.bench_jobs",
     "pages": "loadtest.bench_pages",
+    "structure": "loadtest.bench_structure",
 }
 
 

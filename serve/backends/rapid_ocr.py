@@ -13,6 +13,7 @@ import asyncio
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from layout.labels import CHART_LABEL, FORMULA_LABELS, IMAGE_LABELS, SEAL_LABEL, TABLE_LABEL
 from layout.ocr_assign import assign_lines, block_text, outside
+from layout.spacing import SpacingRules, respaced, runs_together, widened_gaps
 from layout.text_layer import LayerReading
 from layout.types import TextLine
 from serve.backends.base import (
@@ -30,7 +32,7 @@ from serve.backends.base import (
     Region,
     RegionReading,
 )
-from serve.backends.line_structure import found_regions, structured
+from serve.backends.line_structure import PageLines, StructureRules, as_read, found_regions, structured
 
 # Regions read by table structure recognition rather than as running text.
 TABLE_LABELS = frozenset({TABLE_LABEL})
@@ -58,8 +60,19 @@ class RapidOcrOptions(BaseModel):
     detection_max_side: int = Field(default=960, ge=320)
     # Regions re-read from the lines inside them (serve/backends/line_structure.py): text regions split into their
     # paragraphs and titles told apart, since the embedded layout model boxes whole columns and knows no document
-    # title; pictures holding text read as text. Off: the layout's regions as they are.
+    # title; pictures holding text read as text; tables told from running text. Off: the layout's regions as they
+    # are.
     refine_regions: bool = True
+    # The thresholds of those rules (serve/backends/line_structure.py, each explained in its module), and of the
+    # furniture labels given to text outside every region.
+    structure: StructureRules = StructureRules()
+    # Lines whose words OCR ran together are re-read with their gaps widened (layout/spacing.py); null: never.
+    spacing: SpacingRules | None = SpacingRules()
+
+
+def _crop(image: np.ndarray, bbox: tuple[float, float, float, float]) -> np.ndarray:
+    x1, y1, x2, y2 = (int(v) for v in bbox)
+    return image[max(y1, 0):y2, max(x1, 0):x2]
 
 
 def _bundled(package: str, name: str) -> Path:
@@ -99,6 +112,8 @@ class RapidOcrRecognition(RecognitionBackend):
         )
         self._table = RapidTable(model_path=str(table_path), model_type="slanet-plus")
         self._refine_regions = opts.refine_regions
+        self._structure = opts.structure
+        self._spacing = opts.spacing
         # One page at a time: the ONNX sessions already use `threads` cores, and queued pages wait here rather
         # than fighting over them. Replicas, not threads, give concurrency.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
@@ -124,14 +139,25 @@ class RapidOcrRecognition(RecognitionBackend):
         )
         ocr_per_region, ocr_stray = assign_lines(self._read_lines(page) if run_ocr else [], [r.bbox for r in regions])
         per_region = [ocr if lines is None else list(lines) for ocr, lines in zip(ocr_per_region, known)]
+        layer_stray = list(layer.stray) if layer is not None else []
+        engine_stray = ocr_stray if layer is None else outside(ocr_stray, layer.stray)
+        page_lines = PageLines(list(regions), per_region, layer_stray + engine_stray)
+        if self._refine_regions:
+            page_lines = as_read(regions, per_region, page_lines.stray, self._structure)
+            reads = [self._reads_text(region, options) for region in page_lines.regions]
         readings = [
             RegionReading(self._content(page, region, region_lines) if region_reads else "")
-            for region, region_lines, region_reads in zip(regions, per_region, reads)
+            for region, region_lines, region_reads in zip(page_lines.regions, page_lines.lines, reads)
         ]
         if self._refine_regions:
-            readings = structured(readings, regions, per_region, page_size)
-        layer_found = found_regions(layer.stray if layer is not None else [], page_size)
-        engine_found = found_regions(ocr_stray if layer is None else outside(ocr_stray, layer.stray), page_size)
+            readings = structured(
+                readings, page_lines.regions, page_lines.lines, page_size, self._structure, laid_out=regions
+            )
+        # Header rows a table took are no longer stray.
+        layer_found, engine_found = (
+            found_regions([line for line in stray if line in page_lines.stray], page_size, self._structure)
+            for stray in (layer_stray, engine_stray)
+        )
         return PageRecognition(
             regions=readings, found=layer_found + engine_found,
             from_engine=(len(unknown) if run_ocr else 0) + len(engine_found),
@@ -143,10 +169,25 @@ class RapidOcrRecognition(RecognitionBackend):
         output = self._ocr(image)
         if output.boxes is None:
             return []
-        return [
+        lines = [
             TextLine((float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())), t, float(s))
             for q, t, s in zip(np.asarray(output.boxes), output.txts, output.scores)
         ]
+        return lines if self._spacing is None else self._respaced(image, lines, self._spacing)
+
+    def _respaced(self, image: np.ndarray, lines: list[TextLine], rules: SpacingRules) -> list[TextLine]:
+        """The lines with the spaces OCR ran together put back, where a re-read with their gaps widened finds them
+        (layout/spacing.py); the suspect lines are re-read in one batch."""
+        crops = {i: _crop(image, line.bbox) for i, line in enumerate(lines) if runs_together(line.text, rules)}
+        crops = {i: crop for i, crop in crops.items() if crop.size}
+        if not crops:
+            return lines
+        reread = self._ocr.recognize_txt([widened_gaps(crop, rules) for crop in crops.values()]).txts
+        lines = list(lines)
+        for i, text in zip(crops, reread):
+            if (spaced := respaced(lines[i].text, text)) is not None:
+                lines[i] = replace(lines[i], text=spaced)
+        return lines
 
     @staticmethod
     def _reads_text(region: Region, options: RecognitionOptions) -> bool:
@@ -165,8 +206,8 @@ class RapidOcrRecognition(RecognitionBackend):
         return block_text(lines)
 
     def _table_html(self, page: np.ndarray, region: Region, lines: list[TextLine]) -> str:
-        x1, y1, x2, y2 = region.bbox
-        crop = page[y1:y2, x1:x2]
+        x1, y1 = region.bbox[:2]
+        crop = _crop(page, region.bbox)
         if crop.size == 0:
             return ""
         if not lines:

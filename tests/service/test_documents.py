@@ -7,6 +7,17 @@ import re
 
 import pytest
 
+from layout.table_merge import table_rows
+from loadtest.accuracy import normalised, text_accuracy
+from loadtest.sample_pages import (
+    SamplePage,
+    equation_cards,
+    financial_table,
+    letter_over_photo,
+    newspaper,
+    small_page,
+    tight_spacing,
+)
 from tests.pdf_samples import paragraphs_pdf, text_pdf
 from tests.service.conftest import b64, file_b64
 
@@ -116,3 +127,53 @@ def test_a_page_number_or_running_footer_is_furniture_left_out_of_markdown(clien
     # Whether the layout model boxes it or it is found outside every box (layout/furniture.py).
     assert blocks.get(footer) in ("number", "footer")
     assert footer not in page["markdown"]["text"]
+
+
+def _read(client, page: SamplePage) -> dict:
+    r = client.post("/layout-parsing", json={"file": b64(page.png), "fileType": 1, "visualize": False})
+    assert r.status_code == 200, r.text[:500]
+    [result] = r.json()["result"]["layoutParsingResults"]
+    return result
+
+
+def test_a_statement_without_rules_comes_back_as_one_table_holding_its_header_rows(client):
+    page = financial_table()
+    result = _read(client, page)
+    blocks = result["prunedResult"]["parsing_res_list"]
+    [table] = [b for b in blocks if b["block_label"] == "table"]
+    rows = {tuple(cell.text.strip() for cell in row.cells) for row in table_rows(table["block_content"])}
+    assert all(row in rows for row in page.table[1:]), rows
+    assert "Year ended 31 December" in table["block_content"]
+    assert not any("Year ended" in b["block_content"] or b["block_content"] == "2023" for b in blocks
+                   if b["block_label"] != "table")
+
+
+def test_the_titles_and_equations_of_cards_taken_for_a_picture_are_read_in_order(client):
+    page = equation_cards()
+    markdown = _read(client, page)["markdown"]["text"]
+    assert text_accuracy(markdown, page.truth) > 0.9, markdown
+    assert "newton's second law" in normalised(markdown) and "ideal gas law" in normalised(markdown)
+
+
+def test_a_newspaper_page_reads_its_columns_and_leaves_its_furniture_out(client):
+    page = newspaper()
+    result = _read(client, page)
+    labels = {b["block_content"]: b["block_label"] for b in result["prunedResult"]["parsing_res_list"]}
+    header, number = page.furniture
+    assert labels.get(header) == "header" and labels.get(number) in ("number", "footer"), labels
+    markdown = result["markdown"]["text"]
+    assert header not in markdown
+    assert text_accuracy(markdown, page.truth) > 0.95, markdown
+
+
+def test_words_set_tight_come_back_with_spaces_between_them(client):
+    page = tight_spacing()
+    text = normalised(_read(client, page)["markdown"]["text"])
+    assert "composition of" in text and "evaluation of" in text, text
+
+
+@pytest.mark.parametrize("make", [letter_over_photo, small_page])
+def test_a_letter_over_a_photo_and_a_small_page_are_read_in_full(client, make):
+    page = make()
+    markdown = _read(client, page)["markdown"]["text"]
+    assert text_accuracy(markdown, page.truth) > 0.95, markdown
