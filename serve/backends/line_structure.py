@@ -92,13 +92,17 @@ def structured(
     page_size: tuple[int, int], rules: StructureRules = StructureRules(), laid_out: Sequence[Region] | None = None,
 ) -> list[RegionReading]:
     """The readings of `regions` (as read: `as_read`; laid out as `laid_out`, by default the same) with the page's
-    structure put back from their `lines`:
-    pictures that are really text read as their paragraphs, and a page-sized picture keeping the text in it
-    (layout/picture_text.py); text regions split into their paragraphs and titles, a refused table's column by
-    column, and the most prominent title near the top made the document's (layout/paragraphs.py); a region read as
-    something else than laid out (a table found, a table refused, a table with its header rows) shown as read."""
+    structure put back from their `lines`: pictures that are really text read as their paragraphs, and a page-sized
+    picture, or any on a page with no other text, keeping the text in it (layout/picture_text.py); text regions
+    split into their paragraphs and titles, a refused table's column by column, and the most prominent title near
+    the top made the document's (layout/paragraphs.py); a region read as something else than laid out (a table
+    found, a table refused, a table with its header rows) shown as read."""
     readings = list(readings)
     laid_out = regions if laid_out is None else laid_out
+    # A page whose only text lies in pictures keeps it whatever their size: OCR found it, the Markdown shows it.
+    silent = not any(
+        reading.content for region, reading in zip(regions, readings) if region.label not in PICTURE_LABELS
+    )
     body = body_height([found for region, found in zip(regions, lines) if region.label == TEXT_LABEL])
     parts: list[list[FoundRegion]] = [[] for _ in regions]
     for i, (region, found) in enumerate(zip(regions, lines)):
@@ -107,7 +111,7 @@ def structured(
             own = body or body_height([found])
             parts[i] = [_paragraph(rows, own, rules) for column in text_columns(found)
                         for rows in paragraphs(column, own, rules.paragraphs)]
-        elif unread_picture and found and keeps_its_text(region.bbox, page_size, rules.picture_text):
+        elif unread_picture and found and (silent or keeps_its_text(region.bbox, page_size, rules.picture_text)):
             readings[i] = replace(readings[i], content=block_text(found))
         elif body is not None and region.label == TEXT_LABEL and (
             furniture := _furniture_label(region, found, body, page_size, rules)

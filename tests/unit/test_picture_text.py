@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from layout.ocr_assign import union_bbox
+from layout.ocr_assign import block_text, union_bbox
 from layout.picture_text import PictureTextRules, keeps_its_text, reads_as_text
 from layout.types import TextLine
 from serve.backends.base import Region, RegionReading
@@ -159,6 +159,12 @@ def test_a_small_image_with_chart_labels_stays_an_empty_picture():
     result = structured([reading, RegionReading("body text")], regions, [chart_labels(), BODY_LINES], PAGE_SIZE)
     assert result[0] is reading
     assert result[0].content == "" and result[0].parts == ()
+
+
+def test_a_small_image_on_a_page_with_no_other_text_keeps_the_text_found_in_it():
+    [result] = structured([RegionReading("")], [Region("image", CHART_BOX)], [chart_labels()], PAGE_SIZE)
+    assert result.content == block_text(chart_labels())
+    assert result.parts == ()
 
 
 def test_a_page_sized_image_without_lines_is_left_alone():
