@@ -32,6 +32,7 @@ BENCHMARKS = {
     "jobs": "loadtest.bench_jobs",
     "pages": "loadtest.bench_pages",
     "structure": "loadtest.bench_structure",
+    "cache": "loadtest.bench_cache",
 }
 
 

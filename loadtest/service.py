@@ -112,8 +112,10 @@ def running_service(
     stops it with SIGTERM."""
     raw = yaml.safe_load(config.read_text())
     application = raw["applications"][0]
-    # Each server its own private Redis for jobs (when it runs one), not the machine's shared default directory.
-    merge(application["args"], {"jobs": {"local_redis_dir": str(workdir / "jobs-redis")}})
+    # Each server its own private Redis for jobs and the page cache (when it runs them), not the machine's shared
+    # default directories.
+    merge(application["args"], {"jobs": {"local_redis_dir": str(workdir / "jobs-redis")},
+                                "page_cache": {"local_redis_dir": str(workdir / "cache-redis")}})
     merge(application["args"], args_overrides or {})
     for deployment in application.get("deployments", []):
         deployment.update((deployment_overrides or {}).get(deployment["name"], {}))

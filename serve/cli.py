@@ -46,20 +46,27 @@ def load_deploy_config(path: Path, host: str | None, port: int | None):
 
 
 def private_redis(schema, joining_cluster: bool) -> list[LocalRedis]:
-    """A private Redis for each application that runs jobs without naming one (`jobs.redis_url` unset), its URL
-    written into the application's args. Replicas on other nodes could not reach its socket, so joining a cluster
-    needs a named Redis."""
+    """A private Redis for each application that runs jobs or a page cache without naming one (`jobs.redis_url`,
+    `page_cache.redis_url` unset), its URL written into the application's args: the jobs' persistent, the cache's
+    in memory and bounded. Replicas on other nodes could not reach its socket, so joining a cluster needs a named
+    Redis."""
     from serve.config import ServiceConfig
 
     servers: dict[Path, LocalRedis] = {}
     for app in schema.applications:
-        jobs = ServiceConfig.model_validate(app.args).jobs
-        if not jobs.enabled or jobs.redis_url is not None:
-            continue
-        if joining_cluster:
-            raise RuntimeError(f"application {app.name!r}: jobs on a cluster need jobs.redis_url")
-        server = servers.setdefault(Path(jobs.local_redis_dir), LocalRedis(Path(jobs.local_redis_dir)))
-        app.args.setdefault("jobs", {})["redis_url"] = server.url
+        config = ServiceConfig.model_validate(app.args)
+        jobs, cache = config.jobs, config.page_cache
+        wanted = []
+        if jobs.enabled and jobs.redis_url is None:
+            wanted.append(("jobs", LocalRedis(Path(jobs.local_redis_dir))))
+        if cache.enabled and cache.redis_url is None:
+            local = LocalRedis(Path(cache.local_redis_dir), persistent=False, max_memory_mb=cache.local_max_memory_mb)
+            wanted.append(("page_cache", local))
+        for section, local in wanted:
+            if joining_cluster:
+                raise RuntimeError(f"application {app.name!r}: {section} on a cluster needs {section}.redis_url")
+            server = servers.setdefault(local.directory, local)
+            app.args.setdefault(section, {})["redis_url"] = server.url
     return list(servers.values())
 
 

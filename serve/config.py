@@ -327,6 +327,39 @@ class JobsConfig(_Strict):
     webhooks: WebhookConfig = WebhookConfig()
 
 
+class PageCacheConfig(_Strict):
+    """Pages read before, answered from a cache shared by every ingress replica (serve/page_cache.py): a page sent
+    again (a retry, a document ingested twice) skips both stages."""
+
+    enabled: bool = False
+    # Unset: `ocrvl serve` starts a private redis-server for the one machine it runs on, in memory only, bounded by
+    # `local_max_memory_mb` and evicting the least recently used pages. A named Redis should be one of its own
+    # (`maxmemory` and `maxmemory-policy allkeys-lru`): eviction must never reach the Job API's records.
+    redis_url: str | None = None
+    local_redis_dir: str = Field(default="/tmp/ocrvl/cache-redis", pattern=r"^/")
+    local_max_memory_mb: PositiveInt = 512
+    # A lookup must never be what makes a page slow: a Redis that does not answer in this is treated as a miss.
+    redis_timeout_s: PositiveFloat = 0.5
+    key_prefix: str = "ocrvl:pages"
+    # How long a read page is kept after it was last stored.
+    ttl_s: PositiveInt = 86400
+    # A page whose reading (its crops and visualisations included) is larger than this is not kept: a few such
+    # pages would push many ordinary ones out.
+    max_entry_bytes: PositiveInt = 8 * 1024 * 1024
+    # Off: a page is only ever answered from what the same API key sent before. A hit answers in milliseconds
+    # where a miss takes seconds, so sharing across keys would tell one client that another sent the same page.
+    # Turn on only where every key belongs to one organisation.
+    shared_across_clients: bool = False
+
+    def scope(self, asked: bool | None, client: str | None) -> str | None:
+        """The partition a request's pages are looked up and kept in; None: the cache is not used for it (off
+        here, or the request says `pageCache: false`). With authentication off there are no clients to keep
+        apart."""
+        if not self.enabled or asked is False:
+            return None
+        return "shared" if self.shared_across_clients or client is None else f"client:{client}"
+
+
 class ServiceConfig(_Strict):
     input: InputConfig = InputConfig()
     layout: LayoutConfig = LayoutConfig()
@@ -339,6 +372,17 @@ class ServiceConfig(_Strict):
     quotas: QuotaConfig = QuotaConfig()
     storage: StorageConfig = StorageConfig()
     jobs: JobsConfig = JobsConfig()
+    page_cache: PageCacheConfig = PageCacheConfig()
+
+    @model_validator(mode="after")
+    def _cache_has_a_redis_of_its_own(self) -> ServiceConfig:
+        # The cache evicts under memory pressure; sharing the jobs' Redis would evict job records.
+        if self.page_cache.enabled and self.jobs.enabled and (
+            (self.page_cache.redis_url is None and self.page_cache.local_redis_dir == self.jobs.local_redis_dir)
+            or (self.page_cache.redis_url is not None and self.page_cache.redis_url == self.jobs.redis_url)
+        ):
+            raise ValueError("page_cache needs a Redis of its own, not the jobs'")
+        return self
 
     @model_validator(mode="after")
     def _quotas_need_clients(self) -> ServiceConfig:

@@ -30,7 +30,8 @@ from serve.jobs.records import JobRecords
 from serve.jobs.runner import JobRunner
 from serve.jobs.service import JobService
 from serve.jobs.webhooks import WebhookSender
-from serve.metrics import IngressMetrics, JobMetrics
+from serve.metrics import IngressMetrics, JobMetrics, PageCacheMetrics
+from serve.page_cache import PageCache
 from serve.pipeline import DocumentPipeline, ParseOptions, load_file, unhonored_fields
 from serve.protocol import (
     BatchStatusResponse,
@@ -107,6 +108,7 @@ class Ingress:
             self._config,
             HandleLayoutClient(layout, retries, self._metrics),
             HandleRecognitionClient(recognition, retries, self._metrics),
+            PageCache(self._config, PageCacheMetrics()) if self._config.page_cache.enabled else None,
         )
         self._app_name = serve.get_replica_context().app_name
         self._store = build_store(self._config.storage) if needs_store(self._config) else None
@@ -157,7 +159,8 @@ class Ingress:
         log_id = body.logId or new_log_id()
         request.state.log_id = log_id
         deadline = request_deadline(request.headers.get(TIMEOUT_HEADER), self._config.deadline)
-        options = ParseOptions.from_request(body, self._config, self._capabilities)
+        client = getattr(request.state, CLIENT_ID, None)
+        options = ParseOptions.from_request(body, self._config, self._capabilities, client)
         delivery = self._delivery(request, body.logId, log_id)
         headers: dict[str, str] = {}
         unhonored = unhonored_fields(body, self._capabilities)

@@ -32,9 +32,11 @@ class LocalRedisError(RuntimeError):
 
 
 class LocalRedis:
-    def __init__(self, directory: Path, persistent: bool = True) -> None:
+    def __init__(self, directory: Path, persistent: bool = True, max_memory_mb: int | None = None) -> None:
         self.directory = directory
         self.persistent = persistent
+        # Set: a cache, which evicts its least recently used keys at this size rather than refusing writes.
+        self.max_memory_mb = max_memory_mb
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,6 +56,8 @@ class LocalRedis:
         persistence = (
             ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         )
+        if self.max_memory_mb is not None:
+            persistence += ["--maxmemory", f"{self.max_memory_mb}mb", "--maxmemory-policy", "allkeys-lru"]
         self._process = subprocess.Popen(
             [binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
              "--dir", str(self.directory), "--save", "", *persistence],

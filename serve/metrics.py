@@ -119,6 +119,20 @@ class IngressMetrics:
                 self.blocks.inc(tags={"label": block.block_label})
 
 
+class PageCacheMetrics:
+    """The page cache's (serve/page_cache.py), recorded by the ingress replicas that look pages up."""
+
+    def __init__(self) -> None:
+        self.lookups = Counter(
+            "ocrvl_page_cache_total",
+            description="Page cache lookups and stores by result: hit, miss, stored, too_large, error.",
+            tag_keys=("result",),
+        )
+
+    def count(self, result: str) -> None:
+        self.lookups.inc(tags={"result": result})
+
+
 class JobMetrics:
     """The Job API's, recorded by the ingress replicas that take and run jobs (serve/jobs/)."""
 

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -42,6 +42,9 @@ from serve.protocol import (
 )
 from serve.results import pruned_result
 from serve.url_fetch import fetch_url, is_url
+
+if TYPE_CHECKING:
+    from serve.page_cache import PageCache
 
 # The key upstream stores a page's `inputImage` under (`input_img_{page}.jpg`).
 INPUT_IMAGE_KEY = "input_img"
@@ -86,6 +89,8 @@ class ParseOptions:
     # None: every page stands alone.
     restructure: Restructuring | None
     export_docx: bool
+    # The page cache's partition for this request's pages (`PageCacheConfig.scope`); None: not cached.
+    page_cache: str | None = None
 
     @property
     def use_layout_detection(self) -> bool:
@@ -97,8 +102,10 @@ class ParseOptions:
 
     @classmethod
     def from_request(
-        cls, request: LayoutParsingRequest, config: ServiceConfig, capabilities: RecognitionCapabilities
+        cls, request: LayoutParsingRequest, config: ServiceConfig, capabilities: RecognitionCapabilities,
+        client: str | None = None,
     ) -> ParseOptions:
+        """`client`: the id of the API key that sent the request (serve/auth.py), None with authentication off."""
         if request.useDocUnwarping:
             raise InputError("useDocUnwarping is not supported: this server has no document unwarping model")
         _check_pixel_budgets(request)
@@ -161,6 +168,7 @@ class ParseOptions:
                 if request.restructurePages else None
             ),
             export_docx=DOCX_FORMAT in (request.outputFormats or ()),
+            page_cache=config.page_cache.scope(request.pageCache, client),
         )
 
 
@@ -279,10 +287,14 @@ def _restructured(pages: Sequence[ReadPage], restructure: Restructuring) -> list
 
 
 class DocumentPipeline:
-    def __init__(self, config: ServiceConfig, layout: LayoutClient, recognition: RecognitionClient) -> None:
+    def __init__(
+        self, config: ServiceConfig, layout: LayoutClient, recognition: RecognitionClient,
+        cache: PageCache | None = None,
+    ) -> None:
         self._config = config
         self._layout = layout
         self._recognition = recognition
+        self._cache = cache
 
     async def parse(
         self, data: bytes, file_type: int | None, name_hint: str | None, options: ParseOptions, delivery: Delivery,
@@ -361,7 +373,7 @@ class DocumentPipeline:
             async with slots:
                 try:
                     page, layer = await asyncio.to_thread(load, index)
-                    return index, await self.read_page(page, options, layer)
+                    return index, await self._read_or_recall(page, options, layer)
                 except Exception as exc:
                     if on_failure is None:
                         raise
@@ -377,6 +389,17 @@ class DocumentPipeline:
         finally:
             for task in tasks:
                 task.cancel()
+
+    async def _read_or_recall(self, page: np.ndarray, options: ParseOptions, layer: TextLayer | None) -> ReadPage:
+        """The page read, or as read before when the page cache has it (then neither stage sees it)."""
+        if self._cache is None or options.page_cache is None:
+            return await self.read_page(page, options, layer)
+        key = await asyncio.to_thread(self._cache.key, page, layer, options)
+        if (recalled := await self._cache.get(key)) is not None:
+            return recalled
+        read = await self.read_page(page, options, layer)
+        await self._cache.put(key, read)
+        return read
 
     async def read_page(self, page: np.ndarray, options: ParseOptions, layer: TextLayer | None = None) -> ReadPage:
         """Layout stage, then recognition stage, for one page image (BGR) and its PDF text layer, if any. A page

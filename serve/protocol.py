@@ -57,6 +57,11 @@ class LayoutParsingRequest(BaseModel):
     outputFormats: list[Literal["docx"]] | None = None
     visualize: bool | None = None
     logId: str | None = None
+    pageCache: bool | None = Field(
+        default=None,
+        description="Extension: false reads every page afresh even when the server's page cache holds it (a page "
+        "sent again is otherwise answered from the cache, when `page_cache` is enabled). Null: use the cache.",
+    )
     textLayer: TextLayerMode | None = Field(
         default=None,
         description="Extension: where region text comes from on PDF pages: `auto` (the PDF's text layer where it is "

@@ -29,6 +29,7 @@ from serve.delivery import StoredDelivery
 from serve.errors import INTERNAL_ERROR_MESSAGE, QuotaExceeded, QuotaUnavailable
 from serve.jobs.records import FINISH, NOTIFY, OPEN, JobRecords, Unit
 from serve.jobs.service import (
+    ANONYMOUS,
     INPUT_NAME,
     UPLOAD_CONTENT_TYPE,
     WEBHOOK_DELIVERED,
@@ -215,7 +216,8 @@ class JobRunner:
         done = await self._records.settled(job_id)
         todo = [index for index in pages if index not in done]
         # Restructuring needs every page: it runs over the recorded pages when the job is finished.
-        options = replace(check_options(json.loads(record["options"]), self._config, self._capabilities),
+        client = None if record.get("client") == ANONYMOUS else record.get("client")
+        options = replace(check_options(json.loads(record["options"]), self._config, self._capabilities, client),
                           restructure=None)
         delivery = StoredDelivery(self._store, job_id, record["baseUrl"])
 

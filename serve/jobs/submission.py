@@ -90,11 +90,13 @@ async def _from_form(request: Request, max_file_bytes: int) -> SubmittedJob:
                         data, upload.filename)
 
 
-def check_options(options: dict, config: ServiceConfig, capabilities: RecognitionCapabilities) -> ParseOptions:
-    """The job's options resolved as `/layout-parsing` resolves a request's fields."""
+def check_options(
+    options: dict, config: ServiceConfig, capabilities: RecognitionCapabilities, client: str | None = None
+) -> ParseOptions:
+    """The job's options resolved as `/layout-parsing` resolves a request's fields, for its `client`."""
     try:
         request = LayoutParsingRequest.model_validate({**options, "file": FILE_PLACEHOLDER})
-        return ParseOptions.from_request(request, config, capabilities)
+        return ParseOptions.from_request(request, config, capabilities, client)
     except ValidationError as exc:
         raise JobRequestError(_first_error(exc)) from None
     except InputError as exc:

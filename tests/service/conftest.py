@@ -75,6 +75,8 @@ def client(service_url: str) -> Iterator[httpx.Client]:
 
 # Recorded only when a job's replica goes away (its lease lapses) and another takes the job over.
 JOB_TAKEOVERS = "ray_ocrvl_job_lease_takeovers_total"
+# The page cache's, only recorded where it is on (tests/service_cache).
+PAGE_CACHE_SERIES = "ray_ocrvl_page_cache_total"
 # Series only a VL recognition backend records.
 VL_SERIES = {"ray_ocrvl_vl_calls_total", "ray_ocrvl_vl_tokens_total"}
 
