@@ -33,6 +33,7 @@ BENCHMARKS = {
     "pages": "loadtest.bench_pages",
     "structure": "loadtest.bench_structure",
     "cache": "loadtest.bench_cache",
+    "priorities": "loadtest.bench_priorities",
 }
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat
 from layout.decode import DecodeLimits
 from layout.labels import DEFAULT_MERGE_MODES, DEFAULT_THRESHOLDS
 from layout.text_layer import TextLayerMode
+from serve.priority import BATCH, INTERACTIVE, Priority
 from serve.storage.base import validate_prefix
 from serve.url_fetch import FetchPolicy
 
@@ -327,6 +328,26 @@ class JobsConfig(_Strict):
     webhooks: WebhookConfig = WebhookConfig()
 
 
+class PriorityConfig(_Strict):
+    """Request classes (serve/priority.py): interactive pages go before bulk ones in the recognition stage's queue."""
+
+    # Off: every request is interactive, and stages take pages in arrival order.
+    enabled: bool = True
+    # A job's pages have nobody waiting on each of them.
+    jobs: Priority = BATCH
+    # API keys (client ids) whose synchronous requests are bulk work too: an ingestion pipeline's key.
+    batch_clients: list[str] = Field(default_factory=list)
+
+    def of(self, asked: Priority | None, client: str | None, job: bool) -> Priority:
+        """A request's class: batch when it asks to be, comes from a batch key, or is a job's page. Asking for
+        `interactive` never lifts a request above its key's or its job's class."""
+        if not self.enabled:
+            return INTERACTIVE
+        if asked == BATCH or (client is not None and client in self.batch_clients) or (job and self.jobs == BATCH):
+            return BATCH
+        return INTERACTIVE
+
+
 class PageCacheConfig(_Strict):
     """Pages read before, answered from a cache shared by every ingress replica (serve/page_cache.py): a page sent
     again (a retry, a document ingested twice) skips both stages."""
@@ -373,6 +394,7 @@ class ServiceConfig(_Strict):
     storage: StorageConfig = StorageConfig()
     jobs: JobsConfig = JobsConfig()
     page_cache: PageCacheConfig = PageCacheConfig()
+    priorities: PriorityConfig = PriorityConfig()
 
     @model_validator(mode="after")
     def _cache_has_a_redis_of_its_own(self) -> ServiceConfig:

@@ -103,9 +103,10 @@ class ParseOptions:
     @classmethod
     def from_request(
         cls, request: LayoutParsingRequest, config: ServiceConfig, capabilities: RecognitionCapabilities,
-        client: str | None = None,
+        client: str | None = None, job: bool = False,
     ) -> ParseOptions:
-        """`client`: the id of the API key that sent the request (serve/auth.py), None with authentication off."""
+        """`client`: the id of the API key that sent the request (serve/auth.py), None with authentication off;
+        `job`: the request is a job's (the Job API)."""
         if request.useDocUnwarping:
             raise InputError("useDocUnwarping is not supported: this server has no document unwarping model")
         _check_pixel_budgets(request)
@@ -150,6 +151,7 @@ class ParseOptions:
             max_pixels=request.maxPixels,
             vlm_extra_args=request.vlmExtraArgs,
             text_layer=text_layer,
+            priority=config.priorities.of(request.priority, client, job),
         )
         return cls(
             settings=settings,

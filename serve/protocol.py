@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from layout.labels import PROMPT_LABELS
 from layout.text_layer import TextLayerMode, TextSource
+from serve.priority import Priority
 
 MergeMode = Literal["large", "small", "union"]
 PromptLabel = Literal[PROMPT_LABELS]  # type: ignore[valid-type]
@@ -57,6 +58,11 @@ class LayoutParsingRequest(BaseModel):
     outputFormats: list[Literal["docx"]] | None = None
     visualize: bool | None = None
     logId: str | None = None
+    priority: Priority | None = Field(
+        default=None,
+        description="Extension: `batch` marks the request as bulk work, which every stage takes after interactive "
+        "work. Null or `interactive`: the class of the API key (`priorities.batch_clients`).",
+    )
     pageCache: bool | None = Field(
         default=None,
         description="Extension: false reads every page afresh even when the server's page cache holds it (a page "

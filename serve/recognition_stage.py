@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import numpy as np
 from ray import serve
@@ -14,6 +15,7 @@ from serve.backends import RECOGNITION_BACKENDS, load_backend
 from serve.backends.base import PageRecognition, RecognitionBackend, RecognitionOptions, Region
 from serve.config import RecognitionConfig
 from serve.metrics import RECOGNITION, RecognitionMetrics
+from serve.priority import PriorityGate
 
 
 def load_recognition_backend(config: RecognitionConfig) -> RecognitionBackend:
@@ -46,13 +48,16 @@ class RecognitionStage:
     def __init__(self, config: dict) -> None:
         self._backend = load_recognition_backend(RecognitionConfig.model_validate(config))
         self._metrics = RecognitionMetrics()
+        at_once = self._backend.capabilities.pages_at_once
+        self._gate = None if at_once is None else PriorityGate(at_once)
 
     async def recognize(
         self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, layer: TextLayer | None = None
     ) -> PageRecognition:
         self._metrics.in_flight.add(+1, stage=RECOGNITION)
         try:
-            recognized = await recognize_page(self._backend, page, regions, options, layer)
+            async with self._gate.turn(options.priority) if self._gate is not None else nullcontext():
+                recognized = await recognize_page(self._backend, page, regions, options, layer)
         finally:
             self._metrics.in_flight.add(-1, stage=RECOGNITION)
         self._metrics.read(recognized)

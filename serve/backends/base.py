@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from layout.text_layer import LayerReading, TextLayerMode
 from layout.types import Detection, Polygon
+from serve.priority import INTERACTIVE, Priority
 
 
 class BackendUnavailable(RuntimeError):
@@ -73,6 +74,8 @@ class RecognitionOptions:
     vlm_extra_args: Mapping[str, Any] | None = None
     # Where region text comes from on PDF pages (layout/text_layer.py); `off` for every other input.
     text_layer: TextLayerMode = "off"
+    # The request's class (serve/priority.py): the order in which the stage takes waiting pages.
+    priority: Priority = INTERACTIVE
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,9 @@ class RecognitionCapabilities:
     # `recognition.text_layer` when the config leaves it out: `auto` where the engine is OCR, whose reading the
     # layer beats; `off` (opt in) where it is a VLM.
     reads_text_layer_by_default: bool = False
+    # Pages the backend works on at once, the others waiting in the stage by class (serve/priority.py); None: as
+    # many as come, the engine scheduling them itself (continuous batching, by request priority).
+    pages_at_once: int | None = None
 
 
 class RecognitionBackend(ABC):

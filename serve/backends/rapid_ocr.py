@@ -81,7 +81,8 @@ def _bundled(package: str, name: str) -> Path:
 
 
 class RapidOcrRecognition(RecognitionBackend):
-    capabilities = RecognitionCapabilities(reads_text_layer_by_default=True)
+    # One page at a time (see the executor below): the stage keeps the others waiting by class.
+    capabilities = RecognitionCapabilities(reads_text_layer_by_default=True, pages_at_once=1)
     options_model = RapidOcrOptions
 
     def __init__(self, options: dict, threads: int) -> None:

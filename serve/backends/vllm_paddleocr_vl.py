@@ -19,6 +19,7 @@ from layout.vl_image import PATCH_FACTOR
 from serve.backends.base import BackendUnavailable, RecognitionOptions
 from serve.backends.checkpoints import resolve_model
 from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, Answer, EngineCall, VlRecognitionBackend, sampling_for
+from serve.priority import RANK
 
 # PaddleOCR-VL-0.9B's chat format (spec §5.6); VL-1.5/1.6 end with "Assistant:\n" — set it in the config.
 DEFAULT_PROMPT_TEMPLATE = "<|begin_of_sentence|>User: <|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>{prompt}\nAssistant: "
@@ -69,6 +70,8 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
             AsyncEngineArgs(model=resolve_model(self._opts.model), **engine_args),
             stat_loggers=stat_loggers,
         )
+        # vLLM refuses a request priority unless the engine schedules by it (`scheduling_policy: priority`).
+        self._by_priority = engine_args.get("scheduling_policy") == "priority"
         self._ids = itertools.count()
         self._id_prefix = uuid.uuid4().hex[:8]
 
@@ -90,7 +93,8 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
         prompt = self._opts.prompt_template.format(prompt=call.prompt)
         inputs = {"prompt": prompt, "multi_modal_data": {"image": call.image}}
         try:
-            async for output in self.engine.generate(inputs, sampling, request_id):
+            priority = RANK[options.priority] if self._by_priority else 0
+            async for output in self.engine.generate(inputs, sampling, request_id, priority=priority):
                 final = output
         except EngineDeadError as exc:
             # The replica's health check now fails too, so Ray Serve replaces it.

@@ -96,7 +96,7 @@ def check_options(
     """The job's options resolved as `/layout-parsing` resolves a request's fields, for its `client`."""
     try:
         request = LayoutParsingRequest.model_validate({**options, "file": FILE_PLACEHOLDER})
-        return ParseOptions.from_request(request, config, capabilities, client)
+        return ParseOptions.from_request(request, config, capabilities, client, job=True)
     except ValidationError as exc:
         raise JobRequestError(_first_error(exc)) from None
     except InputError as exc:

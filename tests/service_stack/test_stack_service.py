@@ -32,3 +32,12 @@ def test_orientation_is_classified_by_the_orientation_model(stack_client):
     page = r.json()["result"]["layoutParsingResults"][0]
     assert page["prunedResult"]["doc_preprocessor_res"]["angle"] in (0, 90, 180, 270)
     assert "preprocessed_img" in page["outputImages"]
+
+
+@pytest.mark.parametrize("priority", ["batch", "interactive"])
+def test_either_request_class_is_read_by_the_engine_scheduling_by_priority(stack_client, priority):
+    # configs/stack-cpu-tiny.yaml runs vLLM with `scheduling_policy: priority`; the class is each region's priority.
+    r = stack_client.post("/layout-parsing", json={"file": b64(report_png()), "visualize": False, "maxNewTokens": 4,
+                                                   "priority": priority})
+    assert r.status_code == 200, r.text[:500]
+    assert r.json()["result"]["layoutParsingResults"][0]["prunedResult"]["parsing_res_list"]

@@ -37,26 +37,26 @@ def a_page() -> str:
     return b64(buffer.getvalue())
 
 
-def figures(cached) -> dict[str, float]:
+def figures(app) -> dict[str, float]:
     return {
-        "hit": scrape_sum(cached.metrics_url, CACHE, result="hit"),
-        "miss": scrape_sum(cached.metrics_url, CACHE, result="miss"),
-        "layout": scrape_sum(cached.metrics_url, LAYOUT_CALLS, stage="layout"),
+        "hit": scrape_sum(app.metrics_url, CACHE, result="hit"),
+        "miss": scrape_sum(app.metrics_url, CACHE, result="miss"),
+        "layout": scrape_sum(app.metrics_url, LAYOUT_CALLS, stage="layout"),
     }
 
 
-def settled(cached, expected: dict[str, float]) -> dict[str, float]:
+def settled(app, expected: dict[str, float]) -> dict[str, float]:
     """The figures once they reach `expected` (which the replicas report a little later) and hold still."""
-    poll(lambda: figures(cached), lambda now: all(now[k] >= v for k, v in expected.items()), METRICS_WAIT_S)
-    return when_quiet(lambda: figures(cached), cached.metrics_url)
+    poll(lambda: figures(app), lambda now: all(now[k] >= v for k, v in expected.items()), METRICS_WAIT_S)
+    return when_quiet(lambda: figures(app), app.metrics_url)
 
 
-def test_a_page_sent_again_comes_back_the_same_without_the_stages(cached):
+def test_a_page_sent_again_comes_back_the_same_without_the_stages(app):
     page = {"file": a_page(), "fileType": 1}
-    first = cached.parse("north", page)
-    before = settled(cached, {})
-    again = cached.parse("north", page)
-    after = settled(cached, {"hit": before["hit"] + 1})
+    first = app.parse("north", page)
+    before = settled(app, {})
+    again = app.parse("north", page)
+    after = settled(app, {"hit": before["hit"] + 1})
     assert after == {**before, "hit": before["hit"] + 1}
     [read], [recalled] = first["layoutParsingResults"], again["layoutParsingResults"]
     assert recalled["prunedResult"] == read["prunedResult"]
@@ -64,15 +64,15 @@ def test_a_page_sent_again_comes_back_the_same_without_the_stages(cached):
     assert "Harbour traffic report" in recalled["markdown"]["text"]
 
 
-def test_both_ingress_replicas_answer_from_the_one_cache(cached):
+def test_both_ingress_replicas_answer_from_the_one_cache(app):
     page = {"file": a_page(), "fileType": 1}
-    cached.parse("north", page)
-    before = _hits_by_replica(cached.metrics_url)
+    app.parse("north", page)
+    before = _hits_by_replica(app.metrics_url)
     for _ in range(SENDS):
-        cached.parse("north", page)
+        app.parse("north", page)
 
     def new_hits() -> dict[str, float]:
-        return {replica: hits - before.get(replica, 0) for replica, hits in _hits_by_replica(cached.metrics_url).items()
+        return {replica: hits - before.get(replica, 0) for replica, hits in _hits_by_replica(app.metrics_url).items()
                 if hits > before.get(replica, 0)}
 
     per_replica = poll(new_hits, lambda hits: sum(hits.values()) >= SENDS, METRICS_WAIT_S)
@@ -80,12 +80,12 @@ def test_both_ingress_replicas_answer_from_the_one_cache(cached):
 
 
 @pytest.mark.parametrize("changed", [{"useLayoutDetection": False}, {"markdownIgnoreLabels": ["paragraph_title"]}])
-def test_a_request_whose_options_differ_is_read_afresh(cached, changed):
+def test_a_request_whose_options_differ_is_read_afresh(app, changed):
     page = {"file": a_page(), "fileType": 1}
-    cached.parse("north", page)
-    before = settled(cached, {})
-    result = cached.parse("north", {**page, **changed})
-    after = settled(cached, {"miss": before["miss"] + 1})
+    app.parse("north", page)
+    before = settled(app, {})
+    result = app.parse("north", {**page, **changed})
+    after = settled(app, {"miss": before["miss"] + 1})
     assert after["hit"] == before["hit"] and after["miss"] == before["miss"] + 1
     [page_result] = result["layoutParsingResults"]
     settings = page_result["prunedResult"]["model_settings"]
@@ -95,26 +95,26 @@ def test_a_request_whose_options_differ_is_read_afresh(cached, changed):
         assert settings["markdown_ignore_labels"] == ["paragraph_title"]
 
 
-def test_another_clients_page_is_never_answered_from_the_cache(cached):
+def test_another_clients_page_is_never_answered_from_the_cache(app):
     page = {"file": a_page(), "fileType": 1}
-    cached.parse("north", page)
-    before = settled(cached, {})
-    cached.parse("south", page)
-    after = settled(cached, {"miss": before["miss"] + 1, "layout": before["layout"] + 1})
+    app.parse("north", page)
+    before = settled(app, {})
+    app.parse("south", page)
+    after = settled(app, {"miss": before["miss"] + 1, "layout": before["layout"] + 1})
     assert after["hit"] == before["hit"]
 
 
-def test_page_cache_false_reads_the_page_again_and_looks_nothing_up(cached):
+def test_page_cache_false_reads_the_page_again_and_looks_nothing_up(app):
     page = {"file": a_page(), "fileType": 1}
-    cached.parse("north", page)
-    before = settled(cached, {})
-    cached.parse("north", {**page, "pageCache": False})
-    after = settled(cached, {"layout": before["layout"] + 1})
+    app.parse("north", page)
+    before = settled(app, {})
+    app.parse("north", {**page, "pageCache": False})
+    after = settled(app, {"layout": before["layout"] + 1})
     assert (after["hit"], after["miss"]) == (before["hit"], before["miss"])
 
 
-def test_the_private_cache_redis_is_bounded_and_evicts_the_least_recently_used(cached):
-    client = redis.Redis(unix_socket_path=str(cached.workdir / "cache-redis" / "redis.sock"))
+def test_the_private_cache_redis_is_bounded_and_evicts_the_least_recently_used(app):
+    client = redis.Redis(unix_socket_path=str(app.workdir / "cache-redis" / "redis.sock"))
     assert int(client.config_get("maxmemory")["maxmemory"]) == 512 * 1024 * 1024
     assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "allkeys-lru"
     assert client.config_get("appendonly")["appendonly"] == "no"
@@ -129,7 +129,7 @@ def _hits_by_replica(metrics_url: str) -> dict[str, float]:
     return hits
 
 
-def test_the_dashboards_page_cache_panel_queries_what_the_service_exports(cached):
-    cached.parse("north", {"file": a_page(), "fileType": 1})
+def test_the_dashboards_page_cache_panel_queries_what_the_service_exports(app):
+    app.parse("north", {"file": a_page(), "fileType": 1})
     assert PAGE_CACHE_SERIES in dashboard_metric_names(load_dashboard())
-    poll(lambda: scrape_sum(cached.metrics_url, CACHE, result="stored"), lambda stored: stored > 0, METRICS_WAIT_S)
+    poll(lambda: scrape_sum(app.metrics_url, CACHE, result="stored"), lambda stored: stored > 0, METRICS_WAIT_S)
