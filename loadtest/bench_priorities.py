@@ -24,7 +24,7 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageDraw
 
 from loadtest.bench import benchmark_parser
-from loadtest.sample_pages import newspaper
+from loadtest.sample_pages import newspaper_pdf
 from loadtest.service import REPO, running_service
 from loadtest.table import Column, format_table
 
@@ -50,13 +50,6 @@ def one_page_pdf() -> bytes:
     return buffer.getvalue()
 
 
-def bulk_pdf() -> bytes:
-    page = Image.open(io.BytesIO(newspaper().png))
-    buffer = io.BytesIO()
-    page.save(buffer, format="PDF", save_all=True, append_images=[page] * (BULK_PAGES - 1), resolution=150)
-    return buffer.getvalue()
-
-
 def body(data: bytes, **fields) -> dict:
     return {"file": base64.b64encode(data).decode(), "fileType": 0, "visualize": False, "pageCache": False, **fields}
 
@@ -76,7 +69,7 @@ def under_bulk(url: str, count: int, bulk_clients: int) -> tuple[list[float], fl
     """Interactive latencies while `bulk_clients` send batch documents back to back; and the bulk pages/s."""
     stop = threading.Event()
     pages = [0]
-    request = body(bulk_pdf(), priority="batch")
+    request = body(newspaper_pdf(BULK_PAGES), priority="batch")
 
     def bulk() -> None:
         with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:

@@ -21,6 +21,7 @@ SANS, SANS_BOLD = FONTS + "DejaVuSans.ttf", FONTS + "DejaVuSans-Bold.ttf"
 SERIF, SERIF_BOLD = FONTS + "DejaVuSerif.ttf", FONTS + "DejaVuSerif-Bold.ttf"
 SERIF_ITALIC = FONTS + "DejaVuSerif-Italic.ttf"
 # US letter at 150 dpi: what a scanner or a phone's document mode hands over.
+LETTER_DPI = 150
 LETTER = (1275, 1650)
 MARGIN = 110
 
@@ -235,6 +236,14 @@ def tight_spacing() -> SamplePage:
             x += draw.textlength(word, font=face) + 0.08 * face.size
         y += 60
     return SamplePage("tight_spacing", _png(page), "\n".join(lines))
+
+
+def newspaper_pdf(pages: int) -> bytes:
+    """The newspaper page `pages` times as a PDF of scans (no text layer): seconds of OCR a page, for loads."""
+    page = Image.open(io.BytesIO(newspaper().png))
+    buffer = io.BytesIO()
+    page.save(buffer, format="PDF", save_all=True, append_images=[page] * (pages - 1), resolution=LETTER_DPI)
+    return buffer.getvalue()
 
 
 SAMPLE_PAGES: dict[str, Callable[[], SamplePage]] = {

@@ -31,6 +31,7 @@ from layout.text_layer import TextLayer
 from serve.config import PageCacheConfig, ServiceConfig
 from serve.metrics import PageCacheMetrics
 from serve.pipeline import ParseOptions, ReadPage
+from serve.priority import INTERACTIVE
 
 logger = logging.getLogger("ocrvl")
 
@@ -67,7 +68,9 @@ class PageCache:
         content.update(repr((page.shape, page.dtype.str)).encode())
         content.update(np.ascontiguousarray(page).data)
         content.update(repr(layer).encode())
-        request = json.dumps(_canonical(options), sort_keys=True).encode()
+        # The request's class orders the work and changes nothing read: a job's page and a call's share an entry.
+        unordered = replace(options, recognition=replace(options.recognition, priority=INTERACTIVE))
+        request = json.dumps(_canonical(unordered), sort_keys=True).encode()
         scope = _digest(str(options.page_cache).encode())
         return f"{self._config.key_prefix}:{scope}:{self._service}:{_digest(request)}:{content.hexdigest()}"
 

@@ -3,16 +3,14 @@ stage."""
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
 
 import httpx
 import pytest
-from PIL import Image
 
-from loadtest.sample_pages import newspaper
+from loadtest.sample_pages import newspaper_pdf
 from tests.service.conftest import b64, inked_pdf, poll
 
 pytestmark = pytest.mark.service
@@ -23,19 +21,12 @@ BATCH_PAGES = 6
 FIRST_PAGE_WAIT_S = 120
 
 
-def dense_pdf(pages: int) -> bytes:
-    page = Image.open(io.BytesIO(newspaper().png))
-    buffer = io.BytesIO()
-    page.save(buffer, format="PDF", save_all=True, append_images=[page] * (pages - 1), resolution=150)
-    return buffer.getvalue()
-
-
 def test_an_interactive_page_goes_before_the_batch_pages_waiting_in_the_recognition_stage(app):
     finished: list[float] = []  # when each batch page came back
     failures: list[str] = []
 
     def batch_request() -> None:
-        body = {"file": b64(dense_pdf(BATCH_PAGES)), "fileType": 0, "visualize": False, "priority": "batch",
+        body = {"file": b64(newspaper_pdf(BATCH_PAGES)), "fileType": 0, "visualize": False, "priority": "batch",
                 "pageCache": False}
         headers = {**app.headers("north"), "Accept": "application/x-ndjson"}
         with httpx.stream("POST", f"{app.url}/layout-parsing", json=body, headers=headers, timeout=600) as r:

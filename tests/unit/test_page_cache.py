@@ -79,6 +79,13 @@ def _read_page() -> ReadPage:
 # --- keys ---------------------------------------------------------------------------------------------------------
 
 
+def test_a_batch_request_and_an_interactive_one_share_the_pages_entry(url):
+    config = _config(url)
+    cache = PageCache(config, Recorder())
+    page = _page()
+    assert cache.key(page, None, _options(config, priority="batch")) == cache.key(page, None, _options(config))
+
+
 def test_the_key_follows_the_page_the_options_the_scope_and_the_service(url):
     config = _config(url)
     cache = PageCache(config, Recorder())
