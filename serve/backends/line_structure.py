@@ -41,7 +41,7 @@ MISSED_TABLE_LABELS = frozenset({TEXT_LABEL, REFERENCE_LABEL}) | IMAGE_LABELS
 @dataclass(frozen=True)
 class StructureRules:
     """The thresholds of every rule applied here, each with its reason beside it in its module; configurable per
-    backend (`recognition.options.structure`)."""
+    backend (`recognition.backend_options.structure`)."""
 
     paragraphs: ParagraphRules = field(default_factory=ParagraphRules)
     picture_text: PictureTextRules = field(default_factory=PictureTextRules)
