@@ -13,12 +13,14 @@ import asyncio
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from layout.crop import crop
 from layout.labels import CHART_LABEL, FORMULA_LABELS, IMAGE_LABELS, SEAL_LABEL, TABLE_LABEL
 from layout.ocr_assign import assign_lines, block_text, outside
 from layout.spacing import SpacingRules, respaced, runs_together, widened_gaps
@@ -68,11 +70,6 @@ class RapidOcrOptions(BaseModel):
     structure: StructureRules = StructureRules()
     # Lines whose words OCR ran together are re-read with their gaps widened (layout/spacing.py); null: never.
     spacing: SpacingRules | None = SpacingRules()
-
-
-def _crop(image: np.ndarray, bbox: tuple[float, float, float, float]) -> np.ndarray:
-    x1, y1, x2, y2 = (int(v) for v in bbox)
-    return image[max(y1, 0):y2, max(x1, 0):x2]
 
 
 def _bundled(package: str, name: str) -> Path:
@@ -179,11 +176,14 @@ class RapidOcrRecognition(RecognitionBackend):
     def _respaced(self, image: np.ndarray, lines: list[TextLine], rules: SpacingRules) -> list[TextLine]:
         """The lines with the spaces OCR ran together put back, where a re-read with their gaps widened finds them
         (layout/spacing.py); the suspect lines are re-read in one batch."""
-        crops = {i: _crop(image, line.bbox) for i, line in enumerate(lines) if runs_together(line.text, rules)}
-        crops = {i: crop for i, crop in crops.items() if crop.size}
+        crops = {}
+        for i, line in enumerate(lines):
+            if runs_together(line.text, rules):
+                with suppress(ValueError):  # a line box outside the page has nothing to re-read
+                    crops[i] = crop(image, line.bbox)
         if not crops:
             return lines
-        reread = self._ocr.recognize_txt([widened_gaps(crop, rules) for crop in crops.values()]).txts
+        reread = self._ocr.recognize_txt([widened_gaps(line_crop, rules) for line_crop in crops.values()]).txts
         lines = list(lines)
         for i, text in zip(crops, reread):
             if (spaced := respaced(lines[i].text, text)) is not None:
@@ -208,8 +208,9 @@ class RapidOcrRecognition(RecognitionBackend):
 
     def _table_html(self, page: np.ndarray, region: Region, lines: list[TextLine]) -> str:
         x1, y1 = region.bbox[:2]
-        crop = _crop(page, region.bbox)
-        if crop.size == 0:
+        try:
+            region_crop = crop(page, region.bbox)
+        except ValueError:  # nothing of the box lies on the page
             return ""
         if not lines:
             # SLANet needs OCR boxes to fill cells; a table with no text is an empty structure.
@@ -219,6 +220,6 @@ class RapidOcrRecognition(RecognitionBackend):
             for line in lines
             for lx1, ly1, lx2, ly2 in [line.bbox]
         ]
-        html, _, _ = self._table(crop, ocr_result)
+        html, _, _ = self._table(region_crop, ocr_result)
         match = _TABLE_MARKUP.search(html)
         return match.group(0) if match else html
