@@ -26,7 +26,8 @@ def server_pid(url: str) -> int:
     """The `ocrvl serve` process answering on `url` (started with --port, as loadtest.service does). It leads
     the session of every process it starts."""
     port = str(urlsplit(url).port)
-    return next(pid for pid, line in command_lines().items() if "serve.cli" in line and port in line)
+    return next(pid for pid, line in command_lines().items()
+                if "serve.cli" in line and "--port" in line[:-1] and line[line.index("--port") + 1] == port)
 
 
 def session_of(pid: int) -> int | None:

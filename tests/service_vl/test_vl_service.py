@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from loadtest.recovery import RecoveryBound, watch_replacement
+from loadtest.processes import server_pid, session_of, session_processes
+from loadtest.recovery import RecoveryBound, readiness, watch_replacement
 from serve.metrics import scrape_sum
 from tests.conftest import EVAL
 from tests.deploy_manifests import dashboard_metric_names, load_dashboard
@@ -21,12 +22,11 @@ from tests.service.conftest import (
     b64,
     file_b64,
     missing_series,
-    poll,
     report_png,
     service_pids,
     wait_for,
 )
-from tests.service_vl.conftest import VL_CONFIG
+from tests.service_vl.conftest import VL_CONFIG, VlService
 
 pytestmark = pytest.mark.service
 
@@ -105,7 +105,20 @@ def test_the_engine_and_the_vl_stage_export_the_dashboards_series(vl_client, vl_
 # The replacement replica's start, against the whole service's measured start on this machine (all three
 # replicas and Ray itself): one replica starting alone is faster, but this machine is shared and noisy.
 START_MARGIN = 2.0
-ENGINE_LOOKUP_S = 60
+
+
+def running_engine(service: VlService, client: httpx.Client, bound: RecoveryBound) -> int:
+    """The pid of the recognition replica's engine, once the service is ready. A loaded machine can fail a health
+    check and have Ray Serve replace the replica just before this test, and vLLM titles its engine process only
+    once it runs: both are waited out within one replacement's bound."""
+    deadline = time.monotonic() + bound.total_s
+    wait_for(lambda: readiness(client).status == 200, bound.total_s)
+    while len(engines := service_pids(service.url, "VLLM::EngineCore")) != 1 and time.monotonic() < deadline:
+        time.sleep(1)
+    session = session_of(server_pid(service.url))
+    assert len(engines) == 1, (f"engines {engines}; readiness {readiness(client).stages}; "
+                               f"the service's processes {sorted(session_processes(session).values())}")
+    return engines[0]
 
 
 def test_an_engine_killed_under_load_fails_requests_with_503_and_its_replica_is_replaced(vl_service, vl_client):
@@ -119,9 +132,7 @@ def test_an_engine_killed_under_load_fails_requests_with_503_and_its_replica_is_
             while not stop.is_set():
                 answers.append(own.post("/layout-parsing", json=payload))
 
-    # The engine's process title is set by vLLM once it runs; on a loaded machine a first look can miss it.
-    [engine] = poll(lambda: service_pids(vl_service.url, "VLLM::EngineCore"), lambda pids: len(pids) == 1,
-                    ENGINE_LOOKUP_S)
+    engine = running_engine(vl_service, vl_client, bound)
     with ThreadPoolExecutor(max_workers=4) as pool:
         posters = [pool.submit(keep_posting) for _ in range(4)]
         wait_for(lambda: len(answers) >= 4, RECOVERY_WAIT_S)
