@@ -34,6 +34,7 @@ BENCHMARKS = {
     "structure": "loadtest.bench_structure",
     "cache": "loadtest.bench_cache",
     "priorities": "loadtest.bench_priorities",
+    "autoscaling": "loadtest.bench_autoscaling",
 }
 
 

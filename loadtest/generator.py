@@ -92,14 +92,16 @@ async def warm_up(target: Target, documents: Iterator[Document], requests: int, 
 
 
 async def closed_loop(target: Target, documents: Iterator[Document], concurrency: int, limits: Limits,
-                      progress: Progress | None = None) -> Point:
+                      progress: Progress | None = None, stop: asyncio.Event | None = None) -> Point:
+    """`stop`, once set, ends the point early as its limits would: for loads that last until something happens."""
     point = Point(CLOSED, concurrency)
     started = time.perf_counter()
     sent = 0
+    stop = stop or asyncio.Event()
 
     async def one_client(client: httpx.AsyncClient) -> None:
         nonlocal sent
-        while sent < limits.max_requests and time.perf_counter() - started < limits.duration_s:
+        while sent < limits.max_requests and time.perf_counter() - started < limits.duration_s and not stop.is_set():
             sent += 1
             if progress is not None:
                 progress.on_sent()

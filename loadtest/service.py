@@ -106,10 +106,11 @@ def running_service(
     args_overrides: dict[str, Any] | None = None,
     deployment_overrides: dict[str, dict[str, Any]] | None = None,
     metrics_port: int | None = None,
+    address: str | None = None,
 ) -> Iterator[str]:
     """Runs `ocrvl serve` on a free port with a copy of `config` (application args and per-deployment settings
-    overridden) and Ray's metrics export on `metrics_port`, yields its base URL once every stage is ready, and
-    stops it with SIGTERM."""
+    overridden) and Ray's metrics export on `metrics_port`, or on the Ray cluster at `address`; yields its base URL
+    once every stage is ready, and stops it with SIGTERM."""
     raw = yaml.safe_load(config.read_text())
     application = raw["applications"][0]
     # Each server its own private Redis for jobs and the page cache (when it runs them), not the machine's shared
@@ -127,6 +128,8 @@ def running_service(
         command = [sys.executable, "-m", "serve.cli", "serve", "--config", str(config_path), "--port", str(port)]
         if metrics_port is not None:
             command += ["--metrics-port", str(metrics_port)]
+        if address is not None:
+            command += ["--address", address]
         server = ExitStack()
         try:
             server.enter_context(running_process(command, f"{url}/health/ready", workdir / "serve.log", cwd=REPO,

@@ -77,8 +77,10 @@ def _start_ray(address: str | None, object_store_mb: int, metrics_port: int | No
         ray.init(address=address, namespace="serve")
         return
     # A private single-node instance on loopback; token auth is for clusters, and the dashboard costs memory.
+    # "local": without it Ray would join a cluster `ray start` left on this machine instead.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(
+        address="local",
         namespace="serve",
         _node_ip_address="127.0.0.1",
         include_dashboard=False,

@@ -33,13 +33,29 @@ def stage_replicas(
     return stages
 
 
-def readiness_problems(stages: Mapping[str, ReplicaCounts]) -> list[str]:
-    """One line per stage that has no running replica; empty when all can take work."""
+def stage_reasons(deployments: Mapping[str, DeploymentStatusOverview], names: Sequence[str]) -> dict[str, str]:
+    """What the controller says of each of `names` that are deployed, when it says something: why a replica has
+    not started (no node with the resources it asks for), why one failed (its node died)."""
+    return {name: one_line(deployments[name].message) for name in names
+            if name in deployments and deployments[name].message}
+
+
+def one_line(message: str) -> str:
+    """The controller's message on one line, without the frames of a traceback it may carry: the exception and
+    Ray's explanation of it say why; the frames are Ray's own code."""
+    return " ".join(line.strip() for line in message.splitlines()
+                    if line.strip() and not line.startswith((" ", "Traceback (most recent call last)")))
+
+
+def readiness_problems(stages: Mapping[str, ReplicaCounts], reasons: Mapping[str, str] | None = None) -> list[str]:
+    """One line per stage that has no running replica, with the controller's reason where it gives one; empty when
+    all can take work."""
     problems = []
     for name, replicas in stages.items():
         if not replicas:
             problems.append(f"{name} has no replica")
         elif replicas.get(ReplicaState.RUNNING.value, 0) == 0:
             states = ", ".join(f"{state}: {count}" for state, count in replicas.items())
-            problems.append(f"{name} has no running replica ({states})")
+            reason = (reasons or {}).get(name)
+            problems.append(f"{name} has no running replica ({states})" + (f": {reason}" if reason else ""))
     return problems

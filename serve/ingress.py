@@ -24,7 +24,7 @@ from serve.backends import RECOGNITION_BACKENDS, backend_class
 from serve.config import DeadlineConfig, ServiceConfig
 from serve.delivery import Delivery, InlineDelivery, StoredDelivery
 from serve.errors import DeadlineExceeded, new_log_id, streamed_failure
-from serve.health import STAGES, readiness_problems, stage_replicas
+from serve.health import STAGES, readiness_problems, stage_reasons, stage_replicas
 from serve.http_app import ENDPOINTS, build_http_app, needs_store
 from serve.jobs.records import JobRecords
 from serve.jobs.runner import JobRunner
@@ -278,8 +278,9 @@ class Ingress:
         """Readiness: every stage has a running replica with its models loaded (serve/health.py)."""
         status = await asyncio.to_thread(serve.status)
         application = status.applications.get(self._app_name)
-        stages = stage_replicas(application.deployments if application else {}, STAGES)
-        problems = readiness_problems(stages)
+        deployments = application.deployments if application else {}
+        stages = stage_replicas(deployments, STAGES)
+        problems = readiness_problems(stages, stage_reasons(deployments, STAGES))
         code, message = (503, "Not ready: " + "; ".join(problems)) if problems else (0, "Ready")
         answer = ReadinessResponse(logId=new_log_id(), errorCode=code, errorMsg=message,
                                    result=Readiness(stages=stages))

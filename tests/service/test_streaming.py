@@ -34,8 +34,9 @@ def test_pages_arrive_one_line_each_before_the_last_is_done_then_the_envelope(se
     assert sorted(line["pageIndex"] for _, line in pages) == list(range(PAGES))
     assert all("markdown" in line["result"] and "prunedResult" in line["result"] for _, line in pages)
     assert last["errorCode"] == 0 and last["result"]["dataInfo"]["numPages"] == PAGES
-    # Streamed, not buffered: the first page came well before the answer ended.
-    assert pages[0][0] < last_at - 0.5
+    # Streamed, not buffered: the first page came before the answer ended. A buffered answer's lines arrive
+    # together, within a millisecond; streamed pages at least a page's work apart, unless the machine is starved.
+    assert pages[0][0] < last_at - 0.2
 
 
 def test_a_stream_with_restructuring_gives_the_restructured_pages_in_order(service_url):
