@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +55,8 @@ REDIS_DATA_DIR = "/data"
 # beside the data: the copy-on-write pages of an AOF rewrite's fork, reply buffers (a job's pages are read in one
 # reply), allocator fragmentation.
 REDIS_MAXMEMORY_SHARE = 0.5
+# The page cache's Redis keeps nothing on disk and forks nothing, so more of its memory limit can hold entries.
+CACHE_MAXMEMORY_SHARE = 0.75
 # Probes: a Redis stalled on a slow volume for a few seconds is not dead.
 REDIS_PROBE_PERIOD_S = 10
 REDIS_PROBE_TIMEOUT_S = 5
@@ -169,6 +172,22 @@ class JobsValues(_Strict):
     redis: RedisValues = RedisValues()
 
 
+class CacheRedisValues(_Strict):
+    """The Redis of the page cache (serve/page_cache.py), shared by every ingress replica: one pod of the official
+    image, nothing on disk, forgetting the least recently used pages when full. Rendered when the application runs
+    the page cache, unless `external_url` names a Redis of the operator's. Never the jobs' Redis: evicting there
+    would lose jobs."""
+
+    external_url: str | None = Field(default=None, pattern=r"^(rediss?|unix)://")
+    image: str = "redis:7.4"
+    # A cached page is its JSON, a few KB to some 100 KB: 1.5 GB of entries hold tens of thousands of pages.
+    resources: Resources = Resources(cpu="1", memory="2Gi")
+
+
+class PageCacheValues(_Strict):
+    redis: CacheRedisValues = CacheRedisValues()
+
+
 class IngressValues(_Strict):
     host: str
     class_name: str = "nginx"
@@ -198,6 +217,8 @@ class Values(_Strict):
     monitoring: MonitoringValues = MonitoringValues()
     # Whether jobs run is the app config's (or app_overrides') `jobs.enabled`; this is where their Redis is.
     jobs: JobsValues = JobsValues()
+    # Whether the page cache runs is the app config's (or app_overrides') `page_cache.enabled`; this is its Redis.
+    page_cache: PageCacheValues = PageCacheValues()
     # Deep-merged into the application's `args` (model paths, batch sizes, ...).
     app_overrides: dict[str, Any] = Field(default_factory=dict)
     # Per deployment name, deep-merged into its entry (num_replicas, autoscaling_config, ray_actor_options, ...).
@@ -219,6 +240,9 @@ class Values(_Strict):
         # One place says where the jobs' Redis is, so the rendered one is never left running unused.
         if "redis_url" in self.app_overrides.get("jobs", {}):
             raise ValueError("app_overrides names jobs.redis_url; set jobs.redis.external_url in the values instead")
+        if "redis_url" in self.app_overrides.get("page_cache", {}):
+            raise ValueError("app_overrides names page_cache.redis_url; set page_cache.redis.external_url in the "
+                             "values instead")
         return self
 
 
@@ -250,17 +274,43 @@ def quotas_enabled(args: dict[str, Any]) -> bool:
     return QuotaConfig.model_validate(args.get("quotas", {})).enabled
 
 
-def redis_name(values: Values) -> str:
-    """The jobs' Redis StatefulSet, its Service and its NetworkPolicy."""
-    return f"{values.name}-redis"
+def page_cache_enabled(args: dict[str, Any]) -> bool:
+    from serve.config import PageCacheConfig
+
+    return PageCacheConfig.model_validate(args.get("page_cache", {})).enabled
+
+
+@dataclass(frozen=True)
+class RedisRole:
+    """What a rendered Redis is for: it names the objects (`<release>-<suffix>`) and labels its pod."""
+
+    suffix: str
+    component: str
+
+
+JOBS_REDIS = RedisRole("redis", "jobs-store")
+CACHE_REDIS = RedisRole("page-cache", "page-cache")
+
+
+def redis_name(values: Values, role: RedisRole) -> str:
+    """The Redis's workload, its Service and its NetworkPolicy."""
+    return f"{values.name}-{role.suffix}"
+
+
+def rendered_redis_url(values: Values, role: RedisRole) -> str:
+    """The rendered Service, by its short name, which resolves in the namespace the manifests are applied to (they
+    name none)."""
+    return f"redis://{redis_name(values, role)}:{REDIS_PORT}/{REDIS_DB}"
 
 
 def jobs_redis_url(values: Values) -> str:
-    """Where the ingress replicas reach the jobs' Redis: the operator's, or the rendered Service, by its short name,
-    which resolves in the namespace the manifests are applied to (they name none)."""
-    if values.jobs.redis.external_url is not None:
-        return values.jobs.redis.external_url
-    return f"redis://{redis_name(values)}:{REDIS_PORT}/{REDIS_DB}"
+    """Where the ingress replicas reach the jobs' Redis: the operator's, or the rendered one."""
+    return values.jobs.redis.external_url or rendered_redis_url(values, JOBS_REDIS)
+
+
+def cache_redis_url(values: Values) -> str:
+    """Where the ingress replicas reach the page cache's Redis: the operator's, or the rendered one."""
+    return values.page_cache.redis.external_url or rendered_redis_url(values, CACHE_REDIS)
 
 
 def renders_redis(values: Values, args: dict[str, Any]) -> bool:
@@ -268,11 +318,17 @@ def renders_redis(values: Values, args: dict[str, Any]) -> bool:
     return jobs_enabled(args) and values.jobs.redis.external_url is None
 
 
+def renders_cache_redis(values: Values, args: dict[str, Any]) -> bool:
+    """Whether the manifests include the page cache's Redis, for an application with these `args`."""
+    return page_cache_enabled(args) and values.page_cache.redis.external_url is None
+
+
 def cluster_args(values: Values, args: dict[str, Any]) -> dict[str, Any]:
     """What the cluster fixes in the application's `args` (as the app config and the values' overrides give them):
     auth from the mounted key file; images and exports delivered as URLs into the S3 store, since a local directory
     is not shared by the ingress replicas of different pods; and with jobs, the one Redis all replicas share, which
-    quotas use too (under their own key prefix) unless app_overrides names theirs."""
+    quotas use too (under their own key prefix) unless app_overrides names theirs; with the page cache, its own
+    Redis."""
     fixed: dict[str, Any] = {
         "auth": {"enabled": True, "keys_env": None, "keys_file": values.auth.keys_file},
         "output": {"images": "url"},
@@ -289,6 +345,8 @@ def cluster_args(values: Values, args: dict[str, Any]) -> dict[str, Any]:
         fixed["jobs"] = {"redis_url": jobs_redis_url(values)}
         if quotas_enabled(args):
             fixed["quotas"] = {"redis_url": jobs_redis_url(values)}
+    if page_cache_enabled(args):
+        fixed["page_cache"] = {"redis_url": cache_redis_url(values)}
     return fixed
 
 
@@ -487,11 +545,11 @@ def pod_monitor(values: Values) -> dict[str, Any]:
     }
 
 
-def redis_labels(values: Values) -> dict[str, str]:
-    """The jobs' Redis pod and its objects. Not the Ray pods' `app_labels`: the PodMonitor and the NetworkPolicy's
-    admitted clients select those, and Redis is neither."""
+def redis_labels(values: Values, role: RedisRole) -> dict[str, str]:
+    """A Redis pod and its objects. Not the Ray pods' `app_labels`: the PodMonitor and the NetworkPolicy's admitted
+    clients select those, and Redis is neither."""
     return {"app.kubernetes.io/name": "redis", "app.kubernetes.io/instance": values.name,
-            "app.kubernetes.io/component": "jobs-store", "app.kubernetes.io/part-of": APP_NAME}
+            "app.kubernetes.io/component": role.component, "app.kubernetes.io/part-of": APP_NAME}
 
 
 def memory_bytes(quantity: str) -> int:
@@ -526,6 +584,21 @@ def redis_server_args(redis: RedisValues) -> list[str]:
     ]
 
 
+def cache_redis_args(redis: CacheRedisValues) -> list[str]:
+    maxmemory = int(memory_bytes(redis.resources.memory) * CACHE_MAXMEMORY_SHARE)
+    return [
+        "redis-server",
+        "--port", str(REDIS_PORT),
+        # A cache: a restart empties it, and the next request of each page reads it again.
+        "--appendonly", "no",
+        "--save", "",
+        "--maxmemory", str(maxmemory),
+        # Full, it forgets the pages least recently asked for, never refuses a write.
+        "--maxmemory-policy", "allkeys-lru",
+        "--protected-mode", "no",
+    ]
+
+
 def redis_probe(accepted: str) -> dict[str, Any]:
     """A `redis-cli ping` whose reply matches `accepted`: redis-cli exits 0 on an error reply too."""
     return {
@@ -537,7 +610,7 @@ def redis_probe(accepted: str) -> dict[str, Any]:
 
 def redis_statefulset(values: Values) -> dict[str, Any]:
     redis = values.jobs.redis
-    labels = redis_labels(values)
+    labels = redis_labels(values, JOBS_REDIS)
     claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": redis.storage}}}
     if redis.storage_class_name is not None:
         claim["storageClassName"] = redis.storage_class_name
@@ -560,13 +633,13 @@ def redis_statefulset(values: Values) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": {"name": redis_name(values), "labels": labels},
+        "metadata": {"name": redis_name(values, JOBS_REDIS), "labels": labels},
         "spec": {
             # One Redis, unreplicated: a restart keeps everything (append-only file on the claim), and jobs wait
             # out the seconds it takes; the ingress replicas' Redis calls fail meanwhile rather than hang.
             "replicas": 1,
             # StatefulSets name a governing Service; per-pod DNS names are not needed, so it is the ClusterIP one.
-            "serviceName": redis_name(values),
+            "serviceName": redis_name(values, JOBS_REDIS),
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
@@ -591,29 +664,72 @@ def redis_statefulset(values: Values) -> dict[str, Any]:
     }
 
 
-def redis_service(values: Values) -> dict[str, Any]:
-    # ClusterIP, not headless: the address in `jobs.redis_url` stays the same when the pod comes back elsewhere.
+def cache_redis_deployment(values: Values) -> dict[str, Any]:
+    redis = values.page_cache.redis
+    labels = redis_labels(values, CACHE_REDIS)
+    container = {
+        "name": "redis",
+        "image": redis.image,
+        "args": cache_redis_args(redis),
+        "ports": [{"name": "redis", "containerPort": REDIS_PORT}],
+        "resources": container_resources(redis.resources),
+        "readinessProbe": redis_probe("^PONG"),
+        "livenessProbe": redis_probe("^PONG"),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": redis_name(values, CACHE_REDIS), "labels": labels},
+        "spec": {
+            # One pod: while it restarts, cache lookups fail and count as misses (serve/page_cache.py), so pages are
+            # read by the stages as if it were off.
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": REDIS_UID,
+                        "runAsGroup": REDIS_UID,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [container],
+                },
+            },
+        },
+    }
+
+
+def redis_service(values: Values, role: RedisRole) -> dict[str, Any]:
+    # ClusterIP, not headless: the address in the app's `redis_url` stays the same when the pod comes back elsewhere.
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": redis_name(values), "labels": redis_labels(values)},
+        "metadata": {"name": redis_name(values, role), "labels": redis_labels(values, role)},
         "spec": {
             "type": "ClusterIP",
-            "selector": redis_labels(values),
+            "selector": redis_labels(values, role),
             "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}],
         },
     }
 
 
-def redis_network_policy(values: Values) -> dict[str, Any]:
+def redis_network_policy(values: Values, role: RedisRole) -> dict[str, Any]:
     """Redis runs without a password, so only the Ray pods of this release (head and workers, of every cluster a
     RayService upgrade starts: they all carry `app_labels`) may connect; everything else is refused."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": redis_name(values), "labels": redis_labels(values)},
+        "metadata": {"name": redis_name(values, role), "labels": redis_labels(values, role)},
         "spec": {
-            "podSelector": {"matchLabels": redis_labels(values)},
+            "podSelector": {"matchLabels": redis_labels(values, role)},
             "policyTypes": ["Ingress"],
             "ingress": [{
                 "from": [{"podSelector": {"matchLabels": app_labels(values)}}],
@@ -663,8 +779,13 @@ def render_values(values: Values, source: str) -> dict[str, str]:
         "service.yaml": [ingress(values, config)],
         "monitoring.yaml": [pod_monitor(values)],
     }
-    if renders_redis(values, application_args(config)):
-        documents["redis.yaml"] = [redis_statefulset(values), redis_service(values), redis_network_policy(values)]
+    args = application_args(config)
+    if renders_redis(values, args):
+        documents["redis.yaml"] = [redis_statefulset(values), redis_service(values, JOBS_REDIS),
+                                   redis_network_policy(values, JOBS_REDIS)]
+    if renders_cache_redis(values, args):
+        documents["page-cache.yaml"] = [cache_redis_deployment(values), redis_service(values, CACHE_REDIS),
+                                        redis_network_policy(values, CACHE_REDIS)]
     documents["kustomization.yaml"] = [kustomization(list(documents))]
     return {name: header + dump_yaml(*objects) for name, objects in documents.items()}
 

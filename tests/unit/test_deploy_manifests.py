@@ -497,3 +497,82 @@ def test_metric_names_are_read_from_promql():
     assert promql_metric_names(expr) == {"ray_ocrvl_x_seconds_bucket", "up", "ray_serve_y"}
     in_a_row = {"panels": [{"type": "row", "panels": [{"targets": [{"expr": "rate(DCGM_A[5m])"}]}]}]}
     assert dashboard_metric_names(in_a_row) == {"DCGM_A"}
+
+
+CACHE_TARGETS = [target for target in TARGETS if "page-cache.yaml" in target_files(target)]
+
+
+def cache_objects(target: str) -> dict[str, dict[str, Any]]:
+    """The page cache's Redis objects of a target by kind (Deployment, Service, NetworkPolicy)."""
+    documents = load_documents(target, "page-cache.yaml")
+    objects = {document["kind"]: document for document in documents}
+    assert len(objects) == len(documents), "a kind repeats in page-cache.yaml"
+    return objects
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_page_cache_redis_is_rendered_exactly_when_the_app_runs_the_cache_without_an_external_redis(target):
+    values = render.load_values(REPO / "deploy" / "values" / f"{target}.yaml")
+    cache = application_args(serve_config_of(target)).get("page_cache", {})
+    expected = cache.get("enabled", False) and values.page_cache.redis.external_url is None
+    assert ("page-cache.yaml" in target_files(target)) == expected
+    if cache.get("enabled", False):
+        assert cache["redis_url"] and cache["redis_url"] != application_args(serve_config_of(target)).get(
+            "jobs", {}).get("redis_url")
+
+
+def test_some_target_runs_the_page_cache_on_a_rendered_redis():
+    assert CACHE_TARGETS
+
+
+@pytest.mark.parametrize("target", CACHE_TARGETS)
+def test_page_cache_redis_forgets_least_recently_used_pages_and_keeps_nothing_on_disk(target, pod_template_validator):
+    objects = cache_objects(target)
+    deployment, service = objects["Deployment"], objects["Service"]
+    spec = deployment["spec"]
+    assert (deployment["apiVersion"], spec["replicas"]) == ("apps/v1", 1)
+    assert [error.message for error in pod_template_validator.iter_errors(spec["template"])] == []
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    args = container["args"]
+    assert (flag(args, "maxmemory-policy"), flag(args, "appendonly"), flag(args, "save")) == ("allkeys-lru", "no", "")
+    assert "volumes" not in pod and "volumeMounts" not in container
+    assert 0 < int(flag(args, "maxmemory")) < render.memory_bytes(container["resources"]["limits"]["memory"])
+    assert pod["securityContext"]["runAsNonRoot"] is True and container["securityContext"]["capabilities"] == {
+        "drop": ["ALL"]}
+    url = urlsplit(application_args(serve_config_of(target))["page_cache"]["redis_url"])
+    (port,) = service["spec"]["ports"]
+    assert (url.scheme, url.hostname, url.port) == ("redis", service["metadata"]["name"], port["port"])
+    assert service["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()
+
+
+@pytest.mark.parametrize("target", CACHE_TARGETS)
+def test_page_cache_redis_admits_only_this_releases_ray_pods_and_is_apart_from_the_jobs_redis(target):
+    objects = cache_objects(target)
+    policy = objects["NetworkPolicy"]["spec"]
+    cache_pod_labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= cache_pod_labels.items()
+    (rule,) = policy["ingress"]
+    (peer,) = rule["from"]
+    assert peer == {"podSelector": {"matchLabels": render.app_labels(
+        render.load_values(REPO / "deploy" / "values" / f"{target}.yaml"))}}
+    if target in REDIS_TARGETS:
+        jobs = redis_objects(target)
+        jobs_pod_labels = jobs["StatefulSet"]["spec"]["template"]["metadata"]["labels"]
+        assert not jobs["Service"]["spec"]["selector"].items() <= cache_pod_labels.items()
+        assert not objects["Service"]["spec"]["selector"].items() <= jobs_pod_labels.items()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_external_page_cache_redis_renders_none_and_is_the_redis_url(target):
+    external = "rediss://cache.example.internal:6380/1"
+    values = values_with(target, {"app_overrides": {"page_cache": {"enabled": True}},
+                                  "page_cache": {"redis": {"external_url": external}}})
+    files = render.render_values(values, "test")
+    assert "page-cache.yaml" not in files
+    assert rendered_args(files)["page_cache"]["redis_url"] == external
+
+
+def test_values_refuse_a_page_cache_redis_url_in_app_overrides():
+    with pytest.raises(ValidationError, match="page_cache.redis.external_url"):
+        values_with(TARGETS[0], {"app_overrides": {"page_cache": {"redis_url": "redis://elsewhere:6379/0"}}})
