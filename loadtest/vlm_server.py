@@ -27,7 +27,9 @@ def running_vllm_server(model: Path, workdir: Path, port: int | None = None) -> 
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
                "--served-model-name", SERVED_MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
                "--max-model-len", str(MAX_MODEL_LEN), "--kv-cache-memory-bytes", str(KV_CACHE_BYTES),
-               "--enforce-eager", "--trust-request-mm-kwargs"]
+               "--enforce-eager", "--trust-request-mm-kwargs",
+               # Request classes reach the engine as request priorities (openai_vl's send_priority).
+               "--scheduling-policy", "priority"]
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": "0"}
     with running_process(command, f"{url}/health", workdir / "vllm-server.log", niceness=RAY_WORKER_NICENESS,

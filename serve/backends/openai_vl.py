@@ -3,7 +3,8 @@
 Requests go out exactly as PaddleX's `vllm-server` client sends them (spec §5.6): one chat completion per
 region, a Base64 JPEG `image_url` and the task prompt, `max_completion_tokens`, `temperature`, and in
 `extra_body` terms `skip_special_tokens`, `repetition_penalty` and `mm_processor_kwargs` with the pixel budget.
-Concurrency towards the server is bounded; transient failures are retried with exponential backoff.
+Concurrency towards the server is bounded, interactive regions first; transient failures are retried with
+exponential backoff.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serve.backends.base import BackendUnavailable, RecognitionOptions
 from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, Answer, EngineCall, VlRecognitionBackend, sampling_for
+from serve.priority import RANK, PriorityGate
 
 # Status codes worth another try: the server is overloaded or restarting, not refusing the request itself.
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -43,6 +45,10 @@ class OpenAiVlOptions(BaseModel):
     # vLLM accepts per-request processor arguments only with --trust-request-mm-kwargs; other servers ignore or
     # reject them. Crops are already resized to the budget either way.
     send_pixel_budget: bool = True
+    # The request's class as vLLM's request `priority` (serve/priority.py). vLLM accepts it only when the server runs
+    # with --scheduling-policy priority, and refuses it (400) otherwise; other servers may too. Regions wait for a
+    # connection slot by class either way.
+    send_priority: bool = False
 
 
 class RecognitionServerError(BackendUnavailable):
@@ -58,7 +64,7 @@ class OpenAiVl(VlRecognitionBackend):
         self._client = httpx.AsyncClient(
             base_url=self._opts.base_url.rstrip("/") + "/", timeout=self._opts.timeout_s, headers=headers
         )
-        self._slots = asyncio.Semaphore(self._opts.max_concurrency)
+        self._slots = PriorityGate(self._opts.max_concurrency)
 
     def request_body(self, call: EngineCall, options: RecognitionOptions) -> dict[str, Any]:
         buffer = io.BytesIO()
@@ -87,11 +93,13 @@ class OpenAiVl(VlRecognitionBackend):
         if self._opts.send_pixel_budget:
             width, height = call.image.size
             body["mm_processor_kwargs"] = {"min_pixels": width * height, "max_pixels": width * height}
+        if self._opts.send_priority:
+            body["priority"] = RANK[options.priority]
         return body
 
     async def answer(self, call: EngineCall, options: RecognitionOptions) -> Answer:
         body = await asyncio.to_thread(self.request_body, call, options)
-        async with self._slots:
+        async with self._slots.turn(options.priority):
             response = await self._post_with_retries(body)
         usage = response.get("usage") or {}
         return Answer(

@@ -72,3 +72,23 @@ def test_an_unreachable_server_fails_after_the_retries_and_fails_health():
             await backend.recognize(PAGE, REGIONS[:1], RecognitionOptions())
 
     asyncio.run(run())
+
+
+def test_the_request_class_goes_to_the_server_as_its_priority_only_when_asked():
+    [call] = plan_calls(PAGE, [REGIONS[0]], RecognitionOptions()).calls
+    plain = OpenAiVl({"base_url": "http://127.0.0.1:9/v1"}, threads=1)
+    assert "priority" not in plain.request_body(call, RecognitionOptions(priority="batch"))
+    ranked = OpenAiVl({"base_url": "http://127.0.0.1:9/v1", "send_priority": True}, threads=1)
+    assert ranked.request_body(call, RecognitionOptions(priority="interactive"))["priority"] == 0
+    assert ranked.request_body(call, RecognitionOptions(priority="batch"))["priority"] == 1
+
+
+def test_a_server_scheduling_by_priority_reads_regions_of_either_class(server_url):
+    backend = OpenAiVl({"base_url": server_url, "model_name": MODEL_NAME, "default_max_new_tokens": 8,
+                        "send_priority": True}, threads=1)
+
+    async def run():
+        return await asyncio.gather(*(backend.recognize(PAGE, REGIONS[:1], RecognitionOptions(priority=priority))
+                                      for priority in ("batch", "interactive")))
+
+    assert all(page.regions[0].content for page in asyncio.run(run()))
