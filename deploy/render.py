@@ -608,28 +608,53 @@ def redis_probe(accepted: str) -> dict[str, Any]:
     }
 
 
-def redis_statefulset(values: Values) -> dict[str, Any]:
-    redis = values.jobs.redis
-    labels = redis_labels(values, JOBS_REDIS)
-    claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": redis.storage}}}
-    if redis.storage_class_name is not None:
-        claim["storageClassName"] = redis.storage_class_name
-    container = {
+def redis_container(image: str, args: list[str], resources: Resources, alive: str) -> dict[str, Any]:
+    """A Redis container of the official image, without privileges, writing nothing outside a mounted volume;
+    ready once it answers PONG, alive while its answer matches `alive`."""
+    return {
         "name": "redis",
-        "image": redis.image,
-        "args": redis_server_args(redis),
+        "image": image,
+        "args": args,
         "ports": [{"name": "redis", "containerPort": REDIS_PORT}],
-        "resources": container_resources(redis.resources),
-        "volumeMounts": [{"name": "data", "mountPath": REDIS_DATA_DIR}],
-        # Serves only once the append-only file is loaded; alive while loading it (LOADING), however long that takes.
+        "resources": container_resources(resources),
         "readinessProbe": redis_probe("^PONG"),
-        "livenessProbe": redis_probe("^(PONG|LOADING)"),
+        "livenessProbe": redis_probe(alive),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
     }
+
+
+def redis_pod(labels: dict[str, str], container: dict[str, Any], **security: Any) -> dict[str, Any]:
+    """The pod template of a Redis: the image's `redis` user, `security` added to its security context."""
+    return {
+        "metadata": {"labels": labels},
+        "spec": {
+            # Redis never talks to the API server.
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": REDIS_UID,
+                "runAsGroup": REDIS_UID,
+                **security,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
+        },
+    }
+
+
+def redis_statefulset(values: Values) -> dict[str, Any]:
+    redis = values.jobs.redis
+    labels = redis_labels(values, JOBS_REDIS)
+    claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": redis.storage}}}
+    if redis.storage_class_name is not None:
+        claim["storageClassName"] = redis.storage_class_name
+    # Serves only once the append-only file is loaded; alive while loading it (LOADING), however long that takes.
+    container = redis_container(redis.image, redis_server_args(redis), redis.resources, alive="^(PONG|LOADING)")
+    container["volumeMounts"] = [{"name": "data", "mountPath": REDIS_DATA_DIR}]
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -641,23 +666,8 @@ def redis_statefulset(values: Values) -> dict[str, Any]:
             # StatefulSets name a governing Service; per-pod DNS names are not needed, so it is the ClusterIP one.
             "serviceName": redis_name(values, JOBS_REDIS),
             "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    # Redis never talks to the API server.
-                    "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": REDIS_UID,
-                        "runAsGroup": REDIS_UID,
-                        # Makes the claim writable by that group; the recursive chown only when the root differs.
-                        "fsGroup": REDIS_UID,
-                        "fsGroupChangePolicy": "OnRootMismatch",
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [container],
-                },
-            },
+            # fsGroup makes the claim writable by the pod's group; the recursive chown only when the root differs.
+            "template": redis_pod(labels, container, fsGroup=REDIS_UID, fsGroupChangePolicy="OnRootMismatch"),
             # Kept when the StatefulSet is deleted (the default retention), so jobs outlive a re-install.
             "volumeClaimTemplates": [{"metadata": {"name": "data", "labels": labels}, "spec": claim}],
         },
@@ -667,20 +677,7 @@ def redis_statefulset(values: Values) -> dict[str, Any]:
 def cache_redis_deployment(values: Values) -> dict[str, Any]:
     redis = values.page_cache.redis
     labels = redis_labels(values, CACHE_REDIS)
-    container = {
-        "name": "redis",
-        "image": redis.image,
-        "args": cache_redis_args(redis),
-        "ports": [{"name": "redis", "containerPort": REDIS_PORT}],
-        "resources": container_resources(redis.resources),
-        "readinessProbe": redis_probe("^PONG"),
-        "livenessProbe": redis_probe("^PONG"),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-    }
+    container = redis_container(redis.image, cache_redis_args(redis), redis.resources, alive="^PONG")
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -690,19 +687,7 @@ def cache_redis_deployment(values: Values) -> dict[str, Any]:
             # read by the stages as if it were off.
             "replicas": 1,
             "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": REDIS_UID,
-                        "runAsGroup": REDIS_UID,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [container],
-                },
-            },
+            "template": redis_pod(labels, container),
         },
     }
 

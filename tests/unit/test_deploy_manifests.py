@@ -40,12 +40,16 @@ def target_files(target: str) -> set[str]:
 REDIS_TARGETS = [target for target in TARGETS if "redis.yaml" in target_files(target)]
 
 
+def objects_by_kind(target: str, name: str) -> dict[str, dict[str, Any]]:
+    documents = load_documents(target, name)
+    objects = {document["kind"]: document for document in documents}
+    assert len(objects) == len(documents), f"a kind repeats in {name}"
+    return objects
+
+
 def redis_objects(target: str) -> dict[str, dict[str, Any]]:
     """The jobs' Redis objects of a target by kind (StatefulSet, Service, NetworkPolicy)."""
-    documents = load_documents(target, "redis.yaml")
-    objects = {document["kind"]: document for document in documents}
-    assert len(objects) == len(documents), "a kind repeats in redis.yaml"
-    return objects
+    return objects_by_kind(target, "redis.yaml")
 
 
 def rayservice_of(target: str) -> dict[str, Any]:
@@ -504,10 +508,7 @@ CACHE_TARGETS = [target for target in TARGETS if "page-cache.yaml" in target_fil
 
 def cache_objects(target: str) -> dict[str, dict[str, Any]]:
     """The page cache's Redis objects of a target by kind (Deployment, Service, NetworkPolicy)."""
-    documents = load_documents(target, "page-cache.yaml")
-    objects = {document["kind"]: document for document in documents}
-    assert len(objects) == len(documents), "a kind repeats in page-cache.yaml"
-    return objects
+    return objects_by_kind(target, "page-cache.yaml")
 
 
 @pytest.mark.parametrize("target", TARGETS)
