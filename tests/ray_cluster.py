@@ -80,7 +80,7 @@ def _kill_session(session: int) -> None:
 def ray_cluster() -> Iterator[RayCluster]:
     """A head node (one CPU, `HEAD_RESOURCE`, dashboard off) and one worker node; every process of both is killed
     on exit. Ray's socket paths must stay short, so its files go to a fresh directory directly under /tmp."""
-    with tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp") as temp_dir:
+    with tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp", ignore_cleanup_errors=True) as temp_dir:
         port = free_port()
         cluster = RayCluster(f"127.0.0.1:{port}", Path(temp_dir))
         head_args = ["--head", "--port", str(port), "--ray-client-server-port", str(free_port()),
