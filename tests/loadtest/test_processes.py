@@ -1,10 +1,16 @@
-"""Naming the service's processes for the soak's memory table: one stable name per process, whatever it runs."""
+"""The service's processes as the benchmarks read them: one stable name per process, whatever it runs, and the CPU
+time each has used."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 
-from loadtest.processes import process_name
+from loadtest.processes import cpu_seconds, process_name
 from loadtest.soak import MIB, second_half
 
 
@@ -26,3 +32,14 @@ def test_a_process_keeps_one_name_whatever_method_it_runs(command_line, name):
 def test_the_second_half_starts_at_half_the_run():
     samples = [(t * 60.0, MIB) for t in range(11)]
     assert [t for t, _ in second_half(samples)] == [300.0, 360.0, 420.0, 480.0, 540.0, 600.0]
+
+
+def test_cpu_seconds_grow_with_work_and_are_none_once_the_process_is_gone():
+    before = cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:
+        pass
+    assert cpu_seconds(os.getpid()) >= before + 0.1
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert cpu_seconds(gone.pid) is None
