@@ -614,7 +614,9 @@ def _to_bgr(image: Image.Image) -> np.ndarray:
         return cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
     if image.mode in _HIGH_BIT_MODES or image.mode in ("L", "F"):
         return cv2.cvtColor(_gray8(image), cv2.COLOR_GRAY2BGR)
-    return cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
+    # An RGB frame (most photos and scans) is read as it is: convert() would copy the whole frame once more.
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
 
 
 def _gray8(image: Image.Image) -> np.ndarray:

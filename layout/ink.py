@@ -34,7 +34,9 @@ class InkRules:
 
 def ink_mask(page: np.ndarray, rules: InkRules = InkRules()) -> np.ndarray:
     """Boolean mask of the page's ink (BGR uint8 page)."""
-    return page.min(axis=2) < rules.level
+    # Channel by channel: NumPy's reduction over a 3-wide last axis is ~20x slower than two elementwise minima.
+    darkest = np.minimum(np.minimum(page[..., 0], page[..., 1]), page[..., 2])
+    return darkest < rules.level
 
 
 def is_blank(page: np.ndarray, rules: InkRules = InkRules()) -> bool:

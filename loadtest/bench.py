@@ -22,6 +22,7 @@ USAGE = 2
 BENCHMARKS = {
     "embedded": "loadtest.bench_embedded",
     "vl": "loadtest.bench_vl",
+    "vl-cpu": "loadtest.bench_vl_cpu",
     "reference": "loadtest.bench_reference",
     "overload": "loadtest.bench_overload",
     "replicas": "loadtest.bench_replicas",

@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import argparse
 import base64
-import importlib.util
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -31,6 +27,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from loadtest.commits import served_from, worktree  # noqa: E402
 from loadtest.service import running_service  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "eval"
@@ -83,20 +80,6 @@ def differences(a: object, b: object, path: str = "") -> Iterator[str]:
         yield f"{path}: {str(a)[:60]!r} != {str(b)[:60]!r}"
 
 
-@contextmanager
-def worktree(rev: str) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory() as parent:
-        path = Path(parent) / "base"
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), rev], check=True,
-                       capture_output=True)
-        try:
-            # The base serves the same model files: the tiny checkpoints live under var/.
-            (path / "var").symlink_to(REPO / "var")
-            yield path
-        finally:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(path)], check=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="the commit to compare against")
@@ -108,14 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as work:
         with running_service(Path(work), REPO / args.config) as url:
             ours = answers(url, docs, args.fields)
-    with worktree(args.base) as base, tempfile.TemporaryDirectory() as work:
-        os.environ["PYTHONPATH"] = os.pathsep.join([str(base), os.environ.get("PYTHONPATH", "")])
-        # The base's own harness, which starts the server from the base's directory.
-        spec = importlib.util.spec_from_file_location("base_service", base / "loadtest" / "service.py")
-        base_service = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(base_service)
-        with base_service.running_service(Path(work), base / args.config) as url:
-            theirs = answers(url, docs, args.fields)
+    with worktree(args.base) as base, tempfile.TemporaryDirectory() as work, \
+            served_from(base, Path(work), args.config) as url:
+        theirs = answers(url, docs, args.fields)
     found = [f"{name}{line}" for name in ours for line in differences(theirs[name], ours[name])]
     for line in found:
         print(line)

@@ -39,7 +39,8 @@ async def recognize_page(
     backend: RecognitionBackend, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions,
     layer: TextLayer | None,
 ) -> PageRecognition:
-    reading = await asyncio.to_thread(layer_reading, page, regions, options, layer)
+    # Most pages are images with no layer: no need for a thread hop to find that out.
+    reading = None if layer is None else await asyncio.to_thread(layer_reading, page, regions, options, layer)
     return await backend.recognize(page, regions, options, reading)
 
 
