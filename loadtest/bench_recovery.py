@@ -27,7 +27,7 @@ import httpx
 
 from loadtest.bench import benchmark_parser
 from loadtest.bench_embedded import load_pages
-from loadtest.processes import command_lines, process_name, server_pid, session_of
+from loadtest.processes import server_pid, session_of, session_processes
 from loadtest.recovery import RecoveryBound, wait_until, watch_replacement
 from loadtest.service import REPO, running_service
 from loadtest.table import Column, format_table
@@ -64,8 +64,7 @@ class Clients:
 
 def engine_pids(url: str) -> list[int]:
     session = session_of(server_pid(url))
-    return [pid for pid, line in command_lines().items()
-            if line and process_name(line) == "VLLM::EngineCore" and session_of(pid) == session]
+    return [pid for pid, name in session_processes(session).items() if name == "VLLM::EngineCore"]
 
 
 def measure(url: str, kills: int, bound: RecoveryBound) -> list[dict[str, float | None]]:

@@ -9,6 +9,9 @@ from urllib.parse import urlsplit
 
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+KERNEL_NAME_BYTES = 15
+# The titles vLLM gives its processes (vllm.utils.system_utils.set_process_title) with a single engine.
+VLLM_TITLES = ("VLLM::EngineCore", "VLLM::Worker")
 
 
 def command_lines() -> dict[int, list[str]]:
@@ -44,16 +47,31 @@ def session_processes(session: int) -> dict[int, str]:
     processes = {}
     for pid, line in command_lines().items():
         if session_of(pid) == session and line and line[0]:
-            processes[pid] = process_name(line)
+            processes[pid] = process_name(line, kernel_name(pid))
     return processes
 
 
-def process_name(line: list[str]) -> str:
+def kernel_name(pid: int) -> str:
+    """The name the kernel keeps for `pid` (/proc/PID/comm, at most 15 bytes); "" once it has exited."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().rstrip("\n")
+    except OSError:
+        return ""
+
+
+def process_name(line: list[str], kernel: str = "") -> str:
+    """The name of the process running `line`, whose kernel name is `kernel`."""
     title = " ".join(part for part in line if part).strip()
     if title.startswith(("ray::", "VLLM::")):
         # Ray appends the method a worker is running (`ray::ProxyActor.receive_asgi_messages`); the name must not
         # change with it.
         return title.split()[0].split(".")[0]
+    if kernel.startswith("VLLM::"):
+        # setproctitle rewrites the command line only where the environment's memory follows argv's; elsewhere it
+        # sets just the kernel's name, cut to 15 bytes (`VLLM::EngineCor`). Seen on CI for vLLM's spawned engine.
+        return next((t for t in VLLM_TITLES if t[:KERNEL_NAME_BYTES] == kernel), kernel)
+    if not line or not line[0]:  # a zombie's command line is empty
+        return kernel
     program = Path(line[0]).name
     if "-m" in line[:-1]:
         return f"{program} -m {line[line.index('-m') + 1]}"

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
-from serve.backends.base import RecognitionOptions, Region
+from loadtest.processes import process_name
 from loadtest.tiny_models import build_tiny_paddleocr_vl
+from serve.backends.base import RecognitionOptions, Region
 
 pytestmark = pytest.mark.engine
 ENGINE_ARGS = {"max_model_len": 4096, "kv_cache_memory_bytes": 256 * 2**20, "enforce_eager": True, "dtype": "float32"}
@@ -108,8 +109,8 @@ def test_a_killed_engine_fails_health_and_requests_as_unavailable_and_shuts_down
 
     model = build_tiny_paddleocr_vl(tmp_path / "tiny-paddleocr-vl")
     doomed = VllmPaddleOcrVl({"model": str(model), "default_max_new_tokens": 4, "engine_args": ENGINE_ARGS}, threads=1)
-    engines = [p for p in psutil.Process().children(recursive=True) if p.name().startswith("VLLM::EngineCore")
-               or "VLLM::EngineCore" in " ".join(p.cmdline())]
+    engines = [p for p in psutil.Process().children(recursive=True)
+               if process_name(p.cmdline(), p.name()) == "VLLM::EngineCore"]
     assert engines
     for engine in engines:
         engine.kill()
@@ -129,4 +130,5 @@ def test_a_killed_engine_fails_health_and_requests_as_unavailable_and_shuts_down
     with pytest.raises(BackendUnavailable, match="engine died"):
         _run(doomed.recognize(_page(2), REGIONS[:1], SOLO))
     doomed.shutdown()  # returns: nothing is left to wait for
-    assert not [p for p in psutil.Process().children(recursive=True) if "VLLM::" in " ".join(p.cmdline())]
+    assert not [p for p in psutil.Process().children(recursive=True)
+                if process_name(p.cmdline(), p.name()).startswith("VLLM::")]

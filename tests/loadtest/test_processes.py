@@ -29,6 +29,20 @@ def test_a_process_keeps_one_name_whatever_method_it_runs(command_line, name):
     assert process_name(command_line) == name
 
 
+@pytest.mark.parametrize(
+    ("command_line", "kernel", "name"),
+    [
+        (["/venv/bin/python", "-c", "from multiprocessing.spawn import spawn_main", "--multiprocessing-fork"],
+         "VLLM::EngineCor", "VLLM::EngineCore"),
+        (["/venv/bin/python", "-c", "from multiprocessing.spawn import spawn_main"], "VLLM::Worker", "VLLM::Worker"),
+        (["/venv/bin/python", "-c", "pass"], "python", "python"),
+        ([], "VLLM::EngineCor", "VLLM::EngineCore"),
+    ],
+)
+def test_a_vllm_process_titled_only_in_the_kernel_keeps_its_full_title(command_line, kernel, name):
+    assert process_name(command_line, kernel) == name
+
+
 def test_the_second_half_starts_at_half_the_run():
     samples = [(t * 60.0, MIB) for t in range(11)]
     assert [t for t, _ in second_half(samples)] == [300.0, 360.0, 420.0, 480.0, 540.0, 600.0]

@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psutil
 import pytest
 
 from loadtest.processes import server_pid, session_of, session_processes
@@ -22,8 +23,8 @@ from tests.service.conftest import (
     b64,
     file_b64,
     missing_series,
+    replica_pids,
     report_png,
-    service_pids,
     wait_for,
 )
 from tests.service_vl.conftest import VL_CONFIG, VlService
@@ -107,18 +108,35 @@ def test_the_engine_and_the_vl_stage_export_the_dashboards_series(vl_client, vl_
 START_MARGIN = 2.0
 
 
+def engine_children(replica: int) -> list[psutil.Process]:
+    """The processes a recognition replica started besides multiprocessing's resource tracker: vLLM's engine core,
+    whatever its title. setproctitle cannot always rewrite a spawned process's command line, and CI has shown the
+    engine as a bare `python` while the replica served."""
+    try:
+        children = psutil.Process(replica).children()
+    except psutil.NoSuchProcess:
+        return []
+    return [child for child in children if "multiprocessing.resource_tracker" not in " ".join(child.cmdline())]
+
+
 def running_engine(service: VlService, client: httpx.Client, bound: RecoveryBound) -> int:
     """The pid of the recognition replica's engine, once the service is ready. A loaded machine can fail a health
-    check and have Ray Serve replace the replica just before this test, and vLLM titles its engine process only
-    once it runs: both are waited out within one replacement's bound."""
+    check and have Ray Serve replace the replica just before this test: that is waited out within one replacement's
+    bound."""
     deadline = time.monotonic() + bound.total_s
     wait_for(lambda: readiness(client).status == 200, bound.total_s)
-    while len(engines := service_pids(service.url, "VLLM::EngineCore")) != 1 and time.monotonic() < deadline:
+    while True:
+        replicas = replica_pids(service.url, "RecognitionStage")
+        engines = [engine for replica in replicas for engine in engine_children(replica)]
+        if (len(replicas), len(engines)) == (1, 1) or time.monotonic() > deadline:
+            break
         time.sleep(1)
     session = session_of(server_pid(service.url))
-    assert len(engines) == 1, (f"engines {engines}; readiness {readiness(client).stages}; "
-                               f"the service's processes {sorted(session_processes(session).values())}")
-    return engines[0]
+    assert len(engines) == 1, (
+        f"replicas {replicas}; their children {[(e.pid, e.name(), e.cmdline()[:3]) for e in engines]}; "
+        f"readiness {readiness(client).stages}; the service's processes {sorted(session_processes(session).values())}"
+    )
+    return engines[0].pid
 
 
 def test_an_engine_killed_under_load_fails_requests_with_503_and_its_replica_is_replaced(vl_service, vl_client):
