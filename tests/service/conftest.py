@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtest.processes import server_pid, session_of, session_processes
+from loadtest.processes import command_lines, server_pid, session_of
 from loadtest.service import REPO, running_service
 from serve.cli import free_port
 from serve.config import ServiceConfig
@@ -122,7 +122,7 @@ def service_pids(service_url: str, title: str) -> list[int]:
     """Processes started by the `ocrvl serve` answering on `service_url` whose command line contains `title`
     (their session is the server's: Ray's workers and the engines they start inherit it)."""
     session = session_of(server_pid(service_url))
-    return [pid for pid, name in session_processes(session).items() if name == title]
+    return [pid for pid, line in command_lines().items() if title in " ".join(line) and session_of(pid) == session]
 
 
 def replica_pids(service_url: str, deployment: str) -> list[int]:
