@@ -52,4 +52,3 @@ def served_from(tree: Path, workdir: Path, config: Path) -> Iterator[str]:
             del os.environ["PYTHONPATH"]
         else:
             os.environ["PYTHONPATH"] = before
-

@@ -67,8 +67,8 @@ def process_name(line: list[str], kernel: str = "") -> str:
         # change with it.
         return title.split()[0].split(".")[0]
     if kernel.startswith("VLLM::"):
-        # setproctitle rewrites the command line only where the environment's memory follows argv's; elsewhere it
-        # sets just the kernel's name, cut to 15 bytes (`VLLM::EngineCor`). Seen on CI for vLLM's spawned engine.
+        # Where setproctitle cannot rewrite a process's command line it may still set the kernel's name, cut to
+        # 15 bytes (`VLLM::EngineCor`); CI has shown vLLM's spawned engine with an untitled command line.
         return next((t for t in VLLM_TITLES if t[:KERNEL_NAME_BYTES] == kernel), kernel)
     if not line or not line[0]:  # a zombie's command line is empty
         return kernel
