@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from loadtest.service import REPO, running_service
-from loadtest.tiny_models import build_tiny_paddleocr_vl
 from tests.ray_cluster import ENV, HEAD_RESOURCE, WORKER_RESOURCE, RayCluster, ray_cluster
-from tests.service_vl.conftest import TINY_MODEL_DIR, VL_CONFIG
+from tests.service_vl.conftest import VL_CONFIG, tiny_vl_model
 
 # A replica asks for a sliver of its node's resource: where it runs, not how many fit.
 ON_HEAD = {"resources": {HEAD_RESOURCE: 0.01}}
@@ -41,8 +40,7 @@ def cluster() -> Iterator[RayCluster]:
 def app_url(request: pytest.FixtureRequest, cluster: RayCluster,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if request.param == "vl":
-        pytest.importorskip("vllm")
-        build_tiny_paddleocr_vl(TINY_MODEL_DIR)
+        tiny_vl_model()
     with pytest.MonkeyPatch.context() as env:
         env.setenv("RAY_AUTH_MODE", ENV["RAY_AUTH_MODE"])
         with running_service(tmp_path_factory.mktemp("service-cluster"), CONFIGS[request.param], args_overrides=ARGS,

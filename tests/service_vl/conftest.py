@@ -26,6 +26,12 @@ class VlService:
     started_in_s: float
 
 
+def tiny_vl_model() -> None:
+    """The checkpoint configs/vl-cpu-tiny.yaml serves, built once; skips the test where vLLM is not installed."""
+    pytest.importorskip("vllm")
+    build_tiny_paddleocr_vl(TINY_MODEL_DIR)
+
+
 @pytest.fixture(scope="package")
 def vl_metrics_url() -> str:
     return f"http://127.0.0.1:{free_port()}/metrics"
@@ -33,8 +39,7 @@ def vl_metrics_url() -> str:
 
 @pytest.fixture(scope="package")
 def vl_service(tmp_path_factory: pytest.TempPathFactory, vl_metrics_url: str) -> Iterator[VlService]:
-    pytest.importorskip("vllm")
-    build_tiny_paddleocr_vl(TINY_MODEL_DIR)
+    tiny_vl_model()
     started = time.monotonic()
     with running_service(tmp_path_factory.mktemp("service-vl"), VL_CONFIG,
                          metrics_port=urlsplit(vl_metrics_url).port) as url:
