@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from typing import Annotated
 
+import ray
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from ray import serve
@@ -109,6 +110,7 @@ class Ingress:
             HandleLayoutClient(layout, retries, self._metrics),
             HandleRecognitionClient(recognition, retries, self._metrics),
             PageCache(self._config, PageCacheMetrics()) if self._config.page_cache.enabled else None,
+            share_page=ray.put,
         )
         self._app_name = serve.get_replica_context().app_name
         self._store = build_store(self._config.storage) if needs_store(self._config) else None

@@ -54,13 +54,18 @@ INPUT_IMAGE_KEY = "input_img"
 PageFailureHandler = Callable[[int, Exception], Awaitable[None]]
 
 
+# A page as the stage clients take it: the BGR array, or what the pipeline's `share_page` made of it (in the
+# service a Ray ObjectRef, which Ray resolves to the array in the stage's replica).
+StagePage = Any
+
+
 class LayoutClient(Protocol):
-    async def detect(self, page: np.ndarray, request: LayoutRequest) -> LayoutResult: ...
+    async def detect(self, page: StagePage, request: LayoutRequest) -> LayoutResult: ...
 
 
 class RecognitionClient(Protocol):
     async def recognize(
-        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, layer: TextLayer | None
+        self, page: StagePage, regions: Sequence[Region], options: RecognitionOptions, layer: TextLayer | None
     ) -> PageRecognition: ...
 
 
@@ -291,12 +296,16 @@ def _restructured(pages: Sequence[ReadPage], restructure: Restructuring) -> list
 class DocumentPipeline:
     def __init__(
         self, config: ServiceConfig, layout: LayoutClient, recognition: RecognitionClient,
-        cache: PageCache | None = None,
+        cache: PageCache | None = None, share_page: Callable[[np.ndarray], StagePage] = lambda page: page,
     ) -> None:
+        """`share_page` hands over a page that both stages read. The ingress passes `ray.put`: the page goes into
+        Ray's object store once and both stage calls carry a reference, where each call with the array would copy
+        the pixels in again."""
         self._config = config
         self._layout = layout
         self._recognition = recognition
         self._cache = cache
+        self._share_page = share_page
 
     async def parse(
         self, data: bytes, file_type: int | None, name_hint: str | None, options: ParseOptions, delivery: Delivery,
@@ -413,8 +422,9 @@ class DocumentPipeline:
             number_blocks(blocks, options.settings.markdown_ignore_labels)
             return await asyncio.to_thread(self._page_files, page, page, blocks, [], nothing, None, source, options)
         if options.use_layout_detection or options.classify_orientation:
+            sent = self._share_page(page)
             layout = await self._layout.detect(
-                page,
+                sent,
                 LayoutRequest(
                     classify_orientation=options.classify_orientation,
                     postprocess=options.postprocess if options.use_layout_detection else None,
@@ -422,7 +432,7 @@ class DocumentPipeline:
             )
         else:
             # Nothing for the layout stage to do: skip the hop (and the page's trip through the object store).
-            layout = NO_LAYOUT
+            sent, layout = page, NO_LAYOUT
         original = page
         page = original if layout.upright is None else layout.upright
         if layout.upright is not None:
@@ -431,7 +441,8 @@ class DocumentPipeline:
         size = (page.shape[1], page.shape[0])
         blocks = _blocks(layout, options, size)
         recognized = await self._recognition.recognize(
-            page, [Region(b.label, b.bbox, b.polygon) for b in blocks], options.recognition, layer
+            sent if layout.upright is None else page, [Region(b.label, b.bbox, b.polygon) for b in blocks],
+            options.recognition, layer,
         )
         if source is not None:
             source = text_source(recognized)

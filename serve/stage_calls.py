@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from ray import ObjectRef
 from ray.exceptions import RayActorError
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
@@ -71,7 +72,7 @@ class HandleLayoutClient:
         self._handle = handle
         self._call = StageCaller(LAYOUT, retries, metrics)
 
-    async def detect(self, page: np.ndarray, request: LayoutRequest) -> LayoutResult:
+    async def detect(self, page: np.ndarray | ObjectRef, request: LayoutRequest) -> LayoutResult:
         return await self._call(lambda: self._handle.detect.remote(page, request))
 
 
@@ -81,6 +82,7 @@ class HandleRecognitionClient:
         self._call = StageCaller(RECOGNITION, retries, metrics)
 
     async def recognize(
-        self, page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, layer: TextLayer | None
+        self, page: np.ndarray | ObjectRef, regions: Sequence[Region], options: RecognitionOptions,
+        layer: TextLayer | None,
     ) -> PageRecognition:
         return await self._call(lambda: self._handle.recognize.remote(page, regions, options, layer))
