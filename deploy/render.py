@@ -20,18 +20,21 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
+from serve.cli import HAPROXY_FRONT
+
 REPO = Path(__file__).resolve().parents[1]
 VALUES_DIR = REPO / "deploy" / "values"
 K8S_DIR = REPO / "deploy" / "k8s"
 
 RAY_VERSION = "2.60.0"
 # KubeRay's serve Service targets the head container's port named `serve`, and its readiness probe on worker
-# pods asks the Serve proxy on 8000; Ray's metrics agent exports on 8080 in KubeRay pods. The app configs use
-# 8080 for HTTP locally, so the renderer moves HTTP to 8000.
+# pods asks the node's Serve front (HAProxy, `RAY_ENV`) on 8000; Ray's metrics agent exports on 8080 in KubeRay
+# pods. The app configs use 8080 for HTTP locally, so the renderer moves HTTP to 8000.
 SERVE_PORT = 8000
 METRICS_PORT = 8080
 HEAD_PORTS = {"gcs": 6379, "dashboard": 8265, "client": 10001, "serve": SERVE_PORT, "metrics": METRICS_PORT}
-# Workers run a Serve proxy (proxy_location: EveryNode) and a metrics agent; GCS, dashboard and client are head-only.
+# Workers run a Serve front (HAProxy; proxy_location: EveryNode) and a metrics agent; GCS, dashboard and client are
+# head-only.
 WORKER_PORTS = {"serve": SERVE_PORT, "metrics": METRICS_PORT}
 APP_NAME = "ocrvl"
 # Added to the proxies' request timeout before KubeRay deletes an old cluster after an upgrade.
@@ -40,6 +43,11 @@ DEPLOYMENT_NAMES = ("Ingress", "LayoutStage", "RecognitionStage")
 # How long a result and its URL live unless the values say otherwise: the service's own default, long enough for a
 # client to fetch what a response points at, and within the one-day bucket lifecycle rule (deploy/README.md).
 RESULT_TTL_S = 3600
+# Ray Serve's HAProxy front in every Ray pod, as `ocrvl serve` runs it on one machine: HAProxy holds the serve port,
+# forwards to the Ingress replicas' own HTTP servers, and answers the probes' `/-/healthz` itself. Ray's other
+# defaults suit a pod: its fixed ports are free there, and a stopping Ingress replica keeps answering for 30 s while
+# the HAProxies of the other pods drop it.
+RAY_ENV = HAPROXY_FRONT
 # The Job API's paths (serve/http_app.py JOBS_PATH), routed by the Ingress when the application runs jobs.
 JOBS_PATH = "/api/v2/ocr/jobs"
 
@@ -417,6 +425,7 @@ def pod_template(
                 "ports": [{"name": name, "containerPort": port} for name, port in ports.items()],
                 "resources": container_resources(group.resources),
                 # Optional, so pods still start where a pod role (IRSA, workload identity) stands in for the keys.
+                "env": [{"name": name, "value": value} for name, value in RAY_ENV.items()],
                 "envFrom": [{"secretRef": {"name": values.results.secret_name, "optional": True}}],
                 "volumeMounts": mounts,
             }

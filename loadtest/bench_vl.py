@@ -65,9 +65,10 @@ async def _bare(backend: VllmPaddleOcrVl, images: list, concurrency: int) -> Run
 
 
 # Where the service's CPU goes, by process name (loadtest.processes.process_name): the engine, and our own processes
-# (the HTTP proxy and the replicas: decoding, resizing, JSON); Ray's daemons are neither.
+# (the HTTP front and the replicas: decoding, resizing, JSON); Ray's daemons are neither. The front is HAProxy and
+# its manager, or Ray's proxy actor (with RAY_SERVE_ENABLE_HA_PROXY=0; in HAProxy mode it stays as a fallback).
 ENGINE_PROCESS = "VLLM::"
-OUR_PROCESSES = ("ray::ServeReplica", "ray::ProxyActor")
+OUR_PROCESSES = ("ray::ServeReplica", "ray::ProxyActor", "ray::HAProxyManager", "haproxy")
 
 
 def cpu_of(session: int) -> dict[int, tuple[str, float]]:

@@ -27,10 +27,41 @@ POLL_INTERVAL_S = 0.5
 METRICS_REPORT_INTERVAL_MS = 2000
 
 
+# Ray Serve's HAProxy front (docs/operations.md, "The HTTP front"), wherever the service runs: `ocrvl serve` sets it
+# for the Ray instance it starts, and deploy/render.py in every Ray pod.
+HAPROXY_FRONT = {
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    # When every Ingress replica is gone at once (a crash, a node), HAProxy must fail over to its backup server,
+    # Ray's proxy actor, which holds requests until the replacements are up. HAProxy marks a dead replica down after
+    # 3 refused connections and sends each retry to another server: 3 per replica and one more, so 8 covers two
+    # replicas. With HAProxy's default of 3, such a request got a plain-text 500.
+    "RAY_SERVE_HAPROXY_RETRIES": "8",
+}
+# A stopping Ingress replica keeps answering this long, until HAProxy has dropped it. HAProxy runs on the replica's
+# own node here and hears of the stop within a fraction of a second; Ray's default (30 s) is for load balancers
+# across a network, and would hold every shutdown that long.
+LOCAL_INGRESS_DRAIN_S = 2
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def haproxy_front_env() -> dict[str, str]:
+    """`HAPROXY_FRONT` for a Ray instance of this machine. HAProxy holds the HTTP port and forwards each request to
+    an Ingress replica's own HTTP server, where Ray's proxy actor would take it in Python and pass it on as an actor
+    call. Ray reads these variables when its processes start. Its ports default to fixed numbers (9101, 8404, 8500,
+    9500), so each instance gets free ones: several share this machine in the tests and benchmarks."""
+    return {
+        **HAPROXY_FRONT,
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(LOCAL_INGRESS_DRAIN_S),
+    }
 
 
 def load_deploy_config(path: Path, host: str | None, port: int | None):
@@ -152,6 +183,11 @@ def serve_forever(
     config_path: Path, host: str | None, port: int | None, address: str | None, object_store_mb: int,
     metrics_port: int | None,
 ) -> int:
+    if address is None:
+        # Before anything imports Ray Serve, which reads them at import. Set ones win: RAY_SERVE_ENABLE_HA_PROXY=0
+        # puts Ray's proxy actor back in front. A joined cluster has its own (KubeRay: deploy/render.py).
+        for name, value in haproxy_front_env().items():
+            os.environ.setdefault(name, value)
     schema = load_deploy_config(config_path, host, port)
     stop = threading.Event()
     with ExitStack() as running:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtest.processes import session_processes
-from serve.cli import free_port
+from serve.cli import free_port, haproxy_front_env
 
 RAY = Path(sys.executable).with_name("ray")
 HEAD_RESOURCE = "ocrvl_head"
@@ -61,7 +61,9 @@ def _ray_start(args: list[str], resource: str, temp_dir: Path) -> int:
     # Output to a file, not a pipe: the node's daemons would inherit the pipe and hold it open.
     log = temp_dir / f"ray-start-{resource}-{ports['--node-manager-port']}.log"
     with log.open("w") as out:
-        starter = subprocess.Popen(command, env=ENV, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
+        # Serve's HAProxy front as the manifests set it, with this node's own ports.
+        env = {**ENV, **haproxy_front_env()}
+        starter = subprocess.Popen(command, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
     if starter.wait(timeout=START_TIMEOUT_S) != 0:
         _kill_session(starter.pid)
         raise RuntimeError(f"ray start failed ({starter.returncode}):\n{log.read_text()[-4000:]}")
