@@ -28,7 +28,7 @@ K8S_DIR = REPO / "deploy" / "k8s"
 
 RAY_VERSION = "2.60.0"
 # KubeRay's serve Service targets the head container's port named `serve`, and its readiness probe on worker
-# pods asks the node's Serve front (HAProxy, `RAY_ENV`) on 8000; Ray's metrics agent exports on 8080 in KubeRay
+# pods asks the node's Serve front (HAProxy, `HAPROXY_FRONT`) on 8000; Ray's metrics agent exports on 8080 in KubeRay
 # pods. The app configs use 8080 for HTTP locally, so the renderer moves HTTP to 8000.
 SERVE_PORT = 8000
 METRICS_PORT = 8080
@@ -43,11 +43,6 @@ DEPLOYMENT_NAMES = ("Ingress", "LayoutStage", "RecognitionStage")
 # How long a result and its URL live unless the values say otherwise: the service's own default, long enough for a
 # client to fetch what a response points at, and within the one-day bucket lifecycle rule (deploy/README.md).
 RESULT_TTL_S = 3600
-# Ray Serve's HAProxy front in every Ray pod, as `ocrvl serve` runs it on one machine: HAProxy holds the serve port,
-# forwards to the Ingress replicas' own HTTP servers, and answers the probes' `/-/healthz` itself. Ray's other
-# defaults suit a pod: its fixed ports are free there, and a stopping Ingress replica keeps answering for 30 s while
-# the HAProxies of the other pods drop it.
-RAY_ENV = HAPROXY_FRONT
 # The Job API's paths (serve/http_app.py JOBS_PATH), routed by the Ingress when the application runs jobs.
 JOBS_PATH = "/api/v2/ocr/jobs"
 
@@ -424,8 +419,12 @@ def pod_template(
                 "imagePullPolicy": values.image_pull_policy,
                 "ports": [{"name": name, "containerPort": port} for name, port in ports.items()],
                 "resources": container_resources(group.resources),
+                # Ray Serve's HAProxy front, as `ocrvl serve` runs it on one machine: HAProxy holds the serve port,
+                # forwards to the Ingress replicas' own HTTP servers, and answers the probes' `/-/healthz` itself.
+                # Ray's other defaults suit a pod: its fixed ports are free there, and a stopping Ingress replica
+                # keeps answering for 30 s while the HAProxies of the other pods drop it.
+                "env": [{"name": name, "value": value} for name, value in HAPROXY_FRONT.items()],
                 # Optional, so pods still start where a pod role (IRSA, workload identity) stands in for the keys.
-                "env": [{"name": name, "value": value} for name, value in RAY_ENV.items()],
                 "envFrom": [{"secretRef": {"name": values.results.secret_name, "optional": True}}],
                 "volumeMounts": mounts,
             }
