@@ -68,7 +68,8 @@ async def _bare(backend: VllmPaddleOcrVl, images: list, concurrency: int) -> Run
 # (the HTTP front and the replicas: decoding, resizing, JSON); Ray's daemons are neither. The front is HAProxy and
 # its manager, or Ray's proxy actor (with RAY_SERVE_ENABLE_HA_PROXY=0; in HAProxy mode it stays as a fallback).
 ENGINE_PROCESS = "VLLM::"
-OUR_PROCESSES = ("ray::ServeReplica", "ray::ProxyActor", "ray::HAProxyManager", "haproxy")
+FRONT_PROCESSES = ("ray::ProxyActor", "ray::HAProxyManager", "haproxy")
+OUR_PROCESSES = ("ray::ServeReplica", *FRONT_PROCESSES)
 
 
 def cpu_of(session: int) -> dict[int, tuple[str, float]]:

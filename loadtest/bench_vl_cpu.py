@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from loadtest.bench import benchmark_parser
-from loadtest.bench_vl import EVAL, cpu_of
+from loadtest.bench_vl import EVAL, FRONT_PROCESSES, cpu_of
 from loadtest.commits import served_from, worktree
 from loadtest.processes import server_pid, session_of
 from loadtest.runs import post_closed_loop
@@ -33,13 +33,10 @@ from loadtest.table import Column, format_table
 CONFIG = Path("configs/vl-cpu-tiny.yaml")
 MAX_NEW_TOKENS = 8
 WARM_UP_PAGES = 4
-# Process name prefix (loadtest.processes.process_name) -> the group its CPU counts in. The HTTP front is Ray's
-# proxy actor or, since `ocrvl serve` runs Ray Serve's HAProxy front, HAProxy, the actor that manages it, and the
-# proxy actor it keeps as a fallback.
+# Process name prefix (loadtest.processes.process_name) -> the group its CPU counts in. "proxy" is the HTTP front
+# (`FRONT_PROCESSES`): HAProxy with its manager and backup proxy actor, or Ray's proxy actor alone.
 GROUPS = {
-    "ray::ProxyActor": "proxy",
-    "ray::HAProxyManager": "proxy",
-    "haproxy": "proxy",
+    **dict.fromkeys(FRONT_PROCESSES, "proxy"),
     "ray::ServeReplica:ocrvl:Ingress": "ingress",
     "ray::ServeReplica:ocrvl:LayoutStage": "layout",
     "ray::ServeReplica:ocrvl:RecognitionStage": "recognition",
