@@ -9,6 +9,7 @@ Cancelling the awaiting task (client gone, deadline passed) aborts the engine re
 from __future__ import annotations
 
 import itertools
+import os
 import uuid
 from typing import Any
 
@@ -30,6 +31,12 @@ PROCESSOR_MIN_PIXELS = PATCH_FACTOR * PATCH_FACTOR
 PROCESSOR_MAX_PIXELS = 2_822_400
 SHUTDOWN_TIMEOUT_S = 20.0
 ENGINE_DIED = "the recognition engine died"
+# On CPU, vLLM runs the model in a worker process beside the engine core, and the two pass each step through a
+# shared-memory queue whose readers spin (sched_yield) for a second after every read: between steps both keep a
+# core busy, the cores the replicas need to feed the engine (docs/benchmarks.md, VL run 7). AsyncLLM's engine
+# core is a process of its own already, so with this flag off the model runs in it, as it does on one GPU; vLLM
+# insists on the worker process only for the engine it runs in the caller's process (`LLM`), which we never use.
+CPU_MODEL_IN_ENGINE_CORE = ("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
 
 class VllmPaddleOcrVlOptions(BaseModel):
@@ -51,8 +58,12 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
 
     def __init__(self, options: dict, threads: int) -> None:
         from vllm import AsyncEngineArgs
+        from vllm.platforms import current_platform
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        if current_platform.is_cpu():
+            # An operator's own setting wins.
+            os.environ.setdefault(*CPU_MODEL_IN_ENGINE_CORE)
         self._opts = VllmPaddleOcrVlOptions(**options)
         engine_args = {
             "mm_processor_kwargs": {"min_pixels": PROCESSOR_MIN_PIXELS, "max_pixels": PROCESSOR_MAX_PIXELS},
