@@ -54,6 +54,14 @@ def event_loop_for_module() -> Iterator[None]:
     loop.close()
 
 
+def test_on_cpu_the_model_runs_in_the_engine_core_without_a_worker_process_beside_it(backend):
+    import psutil
+
+    # A separate VLLM::Worker would spin on its step queue between steps (docs/benchmarks.md, VL run 7).
+    names = [process_name(p.cmdline(), p.name()) for p in psutil.Process().children(recursive=True)]
+    assert [name for name in names if name.startswith("VLLM::")] == ["VLLM::EngineCore"]
+
+
 def test_every_region_read_in_a_batch_gets_the_answer_it_gets_alone(backend):
     page = _page(0)
     together = [r.content for r in _run(backend.recognize(page, REGIONS, SOLO)).regions]
