@@ -32,10 +32,11 @@ PROCESSOR_MAX_PIXELS = 2_822_400
 SHUTDOWN_TIMEOUT_S = 20.0
 ENGINE_DIED = "the recognition engine died"
 # On CPU, vLLM runs the model in a worker process beside the engine core, and the two pass each step through a
-# shared-memory queue whose readers spin (sched_yield) for a second after every read: between steps both keep a
-# core busy, the cores the replicas need to feed the engine (docs/benchmarks.md, VL run 7). AsyncLLM's engine
-# core is a process of its own already, so with this flag off the model runs in it, as it does on one GPU; vLLM
-# insists on the worker process only for the engine it runs in the caller's process (`LLM`), which we never use.
+# shared-memory queue whose readers spin (sched_yield) for a second after every read: the engine core spins while
+# the worker computes a step, the worker while it waits for the next, on the cores the replicas need to feed the
+# engine (docs/benchmarks.md, VL run 7). AsyncLLM's engine core is a process of its own already, so with this
+# flag off the model runs in it, as it does on one GPU; vLLM insists on the worker process only for the engine it
+# runs in the caller's process (`LLM`), which we never use.
 CPU_MODEL_IN_ENGINE_CORE = ("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
 
