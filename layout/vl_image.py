@@ -7,6 +7,7 @@ Inputs are NumPy arrays in OpenCV layout (H×W BGR or H×W gray, uint8), like ev
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -25,6 +26,10 @@ MIN_TIGHT_SIDE = 2
 # Spotting (spec §5.5): small pages are enlarged before reading so that small print spans enough patches.
 SPOTTING_UPSCALE_BELOW = 1500
 SPOTTING_UPSCALE = 2
+
+# A bicubic resize: an H×W×3 RGB uint8 image and the (height, width) it becomes -> the resized image. Libraries'
+# antialiased bicubics agree to the level almost everywhere; the recognition backend picks one (vl_common.py).
+Resample = Callable[[np.ndarray, tuple[int, int]], np.ndarray]
 
 
 def smart_resize(
@@ -82,8 +87,14 @@ def _fit_sliver(height: int, width: int, max_pixels: int, factor: int) -> tuple[
     return min(height, longest), factor
 
 
-def resize_for_vlm(image_bgr: np.ndarray, budget: PixelBudget) -> Image.Image:
-    """The crop as the RGB picture to send: bicubic-resized to its smart size within `budget`.
+def pillow_bicubic(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Pillow's antialiased bicubic: what PaddleX's own PaddleOCR-VL processor resizes with."""
+    height, width = size
+    return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.BICUBIC))
+
+
+def resize_for_vlm(image_bgr: np.ndarray, budget: PixelBudget, resample: Resample = pillow_bicubic) -> np.ndarray:
+    """The crop as the H×W×3 RGB array to send, resized with `resample` to its smart size within `budget`.
 
     Resizing here rather than leaving it to the server makes the upload no bigger than what the model sees and
     keeps the JPEG artefacts at the final scale; the server's own resize is then a no-op (see `smart_resize`).
@@ -94,14 +105,8 @@ def resize_for_vlm(image_bgr: np.ndarray, budget: PixelBudget) -> Image.Image:
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
     else:
         raise ValueError(f"expected an H×W gray or H×W×3 BGR image, got shape {image_bgr.shape}")
-    height, width = rgb.shape[:2]
-    new_height, new_width = smart_resize(
-        height, width, min_pixels=budget.min_pixels, max_pixels=budget.max_pixels
-    )
-    picture = Image.fromarray(rgb)
-    if (new_width, new_height) == picture.size:
-        return picture
-    return picture.resize((new_width, new_height), Image.Resampling.BICUBIC)
+    size = smart_resize(*rgb.shape[:2], min_pixels=budget.min_pixels, max_pixels=budget.max_pixels)
+    return rgb if size == rgb.shape[:2] else resample(rgb, size)
 
 
 def tighten_formula_crop(crop_bgr: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import itertools
 from typing import Any
 
 import httpx
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve.backends.base import BackendUnavailable, RecognitionOptions
@@ -68,7 +69,7 @@ class OpenAiVl(VlRecognitionBackend):
 
     def request_body(self, call: EngineCall, options: RecognitionOptions) -> dict[str, Any]:
         buffer = io.BytesIO()
-        call.image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+        Image.fromarray(call.image).save(buffer, format="JPEG", quality=JPEG_QUALITY)
         image_url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
         sampling = sampling_for(call.task, options, self._opts.default_max_new_tokens)
         body: dict[str, Any] = {
@@ -91,7 +92,7 @@ class OpenAiVl(VlRecognitionBackend):
         if sampling.repetition_penalty is not None:
             body["repetition_penalty"] = sampling.repetition_penalty
         if self._opts.send_pixel_budget:
-            width, height = call.image.size
+            height, width = call.image.shape[:2]
             body["mm_processor_kwargs"] = {"min_pixels": width * height, "max_pixels": width * height}
         if self._opts.send_priority:
             body["priority"] = RANK[options.priority]

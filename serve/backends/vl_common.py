@@ -10,7 +10,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
 from layout.crop import crop, image_path_for
 from layout.labels import RUNNING_TEXT_LABELS
@@ -18,7 +17,7 @@ from layout.ocr_assign import block_text
 from layout.text_layer import LayerReading
 from layout.types import Block
 from layout.vl_figures import figure_html, figures_in_table, paint_tokens, untokenize
-from layout.vl_image import resize_for_vlm, tighten_formula_crop, upscale_for_spotting
+from layout.vl_image import Resample, pillow_bicubic, resize_for_vlm, tighten_formula_crop, upscale_for_spotting
 from layout.vl_merge import merge_text_groups, stack_alignments, stack_crops
 from layout.vl_output import clean_output, parse_spotting, postprocess_output
 from layout.vl_prompts import FORMULA, PROMPTS, SPOTTING, TABLE, pixel_budget, task_for_label, task_for_prompt_label
@@ -73,13 +72,13 @@ class Answer:
 @dataclass(frozen=True)
 class EngineCall:
     """One VLM request: the regions it answers for (a merged text group has several), its task, the task's
-    prompt text (spec §5.5) and the image, already resized to the request's pixel budget. A table's image may
-    carry figure tokens, mapped here to the regions they stand for (spec §5.4 step 4)."""
+    prompt text (spec §5.5) and the image (H×W×3 RGB), already resized to the request's pixel budget. A table's
+    image may carry figure tokens, mapped here to the regions they stand for (spec §5.4 step 4)."""
 
     region_indices: tuple[int, ...]
     task: str
     prompt: str
-    image: Image.Image
+    image: np.ndarray
     figure_tokens: Mapping[str, int] = field(default_factory=dict)
 
 
@@ -109,9 +108,11 @@ def _tasks(regions: Sequence[Region], options: RecognitionOptions) -> list[str |
 
 
 def plan_calls(
-    page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, answered: Collection[int] = ()
+    page: np.ndarray, regions: Sequence[Region], options: RecognitionOptions, answered: Collection[int] = (),
+    resample: Resample = pillow_bicubic,
 ) -> PagePlan:
-    """The page's engine requests; regions in `answered` (read from the text layer) get none and merge with none."""
+    """The page's engine requests, their images resized with `resample`; regions in `answered` (read from the text
+    layer) get none and merge with none."""
     tasks = _tasks(regions, options)
     blocks = [Block(label=r.label, bbox=r.bbox) for r in regions]
     merged = merge_text_groups(blocks) if options.merge_layout_blocks else [[i] for i in range(len(regions))]
@@ -145,7 +146,7 @@ def plan_calls(
         budget = pixel_budget(
             task, min_pixels=options.min_pixels, max_pixels=options.max_pixels, extra_args=options.vlm_extra_args
         )
-        calls.append(EngineCall(tuple(group), task, PROMPTS[task], resize_for_vlm(image, budget), tokens))
+        calls.append(EngineCall(tuple(group), task, PROMPTS[task], resize_for_vlm(image, budget, resample), tokens))
     return PagePlan(calls, [i for group in groups for i in group], absorbed_by)
 
 
@@ -164,7 +165,7 @@ class VlRecognitionBackend(RecognitionBackend):
             i: lines for i, lines in enumerate(layer.regions if layer is not None else ())
             if lines is not None and regions[i].label in RUNNING_TEXT_LABELS
         }
-        plan = await asyncio.to_thread(plan_calls, page, regions, options, from_layer.keys())
+        plan = await asyncio.to_thread(plan_calls, page, regions, options, from_layer.keys(), self.resample)
         answers = await asyncio.gather(*(self.answer(call, options) for call in plan.calls))
         contents = [""] * len(regions)
         for i, lines in from_layer.items():
@@ -201,6 +202,11 @@ class VlRecognitionBackend(RecognitionBackend):
             regions=readings, order=plan.order, spotting=spotting, usage=usage, from_text_layer=len(from_layer),
             from_engine=sum(len(call.region_indices) for call in plan.calls),
         )
+
+    def resample(self, rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """The bicubic resize of crops to their pixel budget: Pillow's, as PaddleX's own processor does. A backend
+        may use another library's (docs/api.md, "VL recognition specifics")."""
+        return pillow_bicubic(rgb, size)
 
     @abstractmethod
     async def answer(self, call: EngineCall, options: RecognitionOptions) -> Answer:

@@ -57,7 +57,7 @@ def test_request_body_carries_prompt_image_and_sampling_like_the_reference_clien
     assert content[1] == {"type": "text", "text": "Table Recognition:"}
     assert (body["model"], body["max_completion_tokens"], body["temperature"]) == (MODEL_NAME, 77, 0.3)
     assert (body["top_p"], body["repetition_penalty"], body["skip_special_tokens"]) == (0.9, 1.1, True)
-    width, height = call.image.size
+    height, width = call.image.shape[:2]
     assert body["mm_processor_kwargs"] == {"min_pixels": width * height, "max_pixels": width * height}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -65,15 +66,25 @@ def test_resize_for_vlm_returns_rgb_at_the_smart_size() -> None:
     blue_bgr = np.zeros((1000, 1000, 3), dtype=np.uint8)
     blue_bgr[:, :, 0] = 255
     picture = resize_for_vlm(blue_bgr, PixelBudget(**DEFAULT))
-    assert picture.mode == "RGB"
-    assert picture.size == (980, 980)
-    assert picture.getpixel((490, 490)) == (0, 0, 255)
+    assert picture.shape == (980, 980, 3)
+    assert picture[490, 490].tolist() == [0, 0, 255]
 
 
 def test_resize_for_vlm_keeps_an_image_already_on_the_grid() -> None:
     picture = resize_for_vlm(np.full((448, 672), 7, dtype=np.uint8), PixelBudget(**DEFAULT))
-    assert picture.size == (672, 448)
-    assert picture.getpixel((0, 0)) == (7, 7, 7)
+    assert picture.shape == (448, 672, 3)
+    assert (picture == 7).all()
+
+
+def test_resize_for_vlm_resizes_with_the_kernel_it_is_given_to_the_smart_size() -> None:
+    asked = []
+
+    def nearest(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        asked.append((rgb.shape, size))
+        return cv2.resize(rgb, size[::-1], interpolation=cv2.INTER_NEAREST)
+
+    picture = resize_for_vlm(np.zeros((1000, 1000, 3), dtype=np.uint8), PixelBudget(**DEFAULT), nearest)
+    assert asked == [((1000, 1000, 3), (980, 980))] and picture.shape == (980, 980, 3)
 
 
 def test_resize_for_vlm_rejects_four_channels() -> None:
