@@ -28,7 +28,7 @@ SPOTTING_UPSCALE_BELOW = 1500
 SPOTTING_UPSCALE = 2
 
 # A bicubic resize: an H×W×3 RGB uint8 image and the (height, width) it becomes -> the resized image. Libraries'
-# antialiased bicubics agree to the level almost everywhere; the recognition backend picks one (vl_common.py).
+# antialiased bicubics agree to the level almost everywhere; the recognition backend picks one.
 Resample = Callable[[np.ndarray, tuple[int, int]], np.ndarray]
 
 
