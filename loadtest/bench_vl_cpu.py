@@ -3,9 +3,9 @@
     .venv/bin/python -m loadtest.tiny_models var/models/tiny-paddleocr-vl
     .venv/bin/python -m loadtest.bench vl-cpu --base a5f781b      # starts configs/vl-cpu-tiny.yaml itself
 
-Full pages (the PubLayNet dev scans, JPEG, layout detection on, visualisation off, a few new tokens per region so
-the engine's own work stays small) go through the VL stack in a closed loop, `--pages` per round at
-`--concurrency`. Rounds alternate between a service of the base commit (checked out into a temporary worktree,
+Full pages (the PubLayNet dev scans, never the same page twice, JPEG, layout detection on, visualisation off, a
+few new tokens per region so the engine's own work stays small) go through the VL stack in a closed loop, `--pages`
+per round at `--concurrency`. Rounds alternate between a service of the base commit (checked out into a temporary worktree,
 served with the same venv) and one of this tree, so both see the same machine state. Each round reads the CPU
 time of every process of the service's session from /proc before and after, grouped by what the process is:
 the HTTP proxy, the ingress, the layout stage (its model on CPU), the recognition stage (which also runs vLLM's
@@ -22,6 +22,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from loadtest.bench import benchmark_parser
 from loadtest.bench_vl import EVAL, FRONT_PROCESSES, cpu_of
 from loadtest.commits import served_from, worktree
@@ -33,6 +36,8 @@ from loadtest.table import Column, format_table
 CONFIG = Path("configs/vl-cpu-tiny.yaml")
 MAX_NEW_TOKENS = 8
 WARM_UP_PAGES = 4
+# The pages are re-encoded (each copy differs) at the quality of the dev set's scans.
+JPEG_QUALITY = 100
 # Process name prefix (loadtest.processes.process_name) -> the group its CPU counts in. "proxy" is the HTTP front
 # (`FRONT_PROCESSES`): HAProxy with its manager and backup proxy actor, or Ray's proxy actor alone.
 GROUPS = {
@@ -47,10 +52,17 @@ OURS = ("proxy", "ingress", "recognition")
 
 
 def page_payloads(count: int) -> list[dict]:
-    scans = sorted((EVAL / "publaynet_examples" / "images").glob("*.jpg"))
-    bodies = [{"file": base64.b64encode(path.read_bytes()).decode(), "fileType": 1, "visualize": False,
-               "maxNewTokens": MAX_NEW_TOKENS} for path in scans]
-    return (bodies * (count // len(bodies) + 1))[:count]
+    """`count` different pages: the dev set's scans, the n-th copy of each n levels darker. Sent again unchanged,
+    a page's crops would be answered from vLLM's processor cache, which skips the image processor; real traffic
+    repeats pages far less than ten scans do (and a repeat is the page cache's, off in this config)."""
+    scans = [cv2.imread(str(path)) for path in sorted((EVAL / "publaynet_examples" / "images").glob("*.jpg"))]
+    bodies = []
+    for index in range(count):
+        page = cv2.subtract(scans[index % len(scans)], np.full(3, index // len(scans), np.uint8))
+        jpeg = cv2.imencode(".jpg", page, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
+        bodies.append({"file": base64.b64encode(jpeg.tobytes()).decode(), "fileType": 1, "visualize": False,
+                       "maxNewTokens": MAX_NEW_TOKENS})
+    return bodies
 
 
 def group_of(name: str) -> str | None:
@@ -59,7 +71,8 @@ def group_of(name: str) -> str | None:
 
 def cpu_per_page(url: str, payloads: list[dict], concurrency: int) -> dict[str, float]:
     """Milliseconds of CPU per page spent by each group of the service's processes over one closed-loop run."""
-    post_closed_loop("warm-up", f"{url}/layout-parsing", payloads[:WARM_UP_PAGES], concurrency)
+    warm_up, payloads = payloads[:WARM_UP_PAGES], payloads[WARM_UP_PAGES:]
+    post_closed_loop("warm-up", f"{url}/layout-parsing", warm_up, concurrency)
     session = session_of(server_pid(url))
     before = cpu_of(session)
     run = post_closed_loop("pages", f"{url}/layout-parsing", payloads, concurrency)
@@ -94,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of each tree, alternating")
     args = parser.parse_args(argv)
 
-    payloads = page_payloads(args.pages)
+    payloads = page_payloads(WARM_UP_PAGES + args.pages)
     rounds: dict[str, list[dict[str, float]]] = {"base": [], "this tree": []}
     with worktree(args.base) as base:
         services: dict[str, Callable[[Path], AbstractContextManager[str]]] = {

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
 from prometheus_client import REGISTRY
 
 from layout.vl_image import PATCH_FACTOR, pillow_bicubic
@@ -23,12 +22,17 @@ ENGINE_ARGS = {"max_model_len": 4096, "kv_cache_memory_bytes": 256 * 2**20, "enf
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("vllm")
+    return build_tiny_paddleocr_vl(tmp_path_factory.mktemp("models") / "tiny-paddleocr-vl")
+
+
+@pytest.fixture(scope="module")
+def backend(model: Path) -> Iterator:
     from serve.backends.vllm_paddleocr_vl import VllmPaddleOcrVl
 
-    model = build_tiny_paddleocr_vl(tmp_path_factory.mktemp("models") / "tiny-paddleocr-vl")
-    instance = VllmPaddleOcrVl({"model": str(model), "default_max_new_tokens": 12, "engine_args": ENGINE_ARGS}, threads=1)
+    options = {"model": str(model), "default_max_new_tokens": 12, "engine_args": ENGINE_ARGS}
+    instance = VllmPaddleOcrVl(options, threads=1)
     yield instance
     instance.shutdown()
 
@@ -79,12 +83,64 @@ def test_crops_resized_with_torch_are_pillows_but_for_a_few_edge_pixels(size):
     assert differences.mean() < 0.1 and (differences > 2).mean() < 0.02
 
 
-def test_the_engine_reads_a_crop_handed_as_an_array_as_it_reads_the_same_picture(backend):
+@pytest.mark.parametrize("settings", [
+    {},
+    {"image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711]},
+    {"rescale_factor": 1 / 127.5, "image_mean": 1.0, "image_std": 1.0},
+    {"do_normalize": False},
+    {"do_rescale": False, "do_normalize": False},
+])
+def test_the_pixel_table_gives_the_image_processors_own_pixel_values_bit_for_bit(model, settings):
+    from transformers import AutoImageProcessor
+
+    from serve.backends.vllm_paddleocr_vl import PREPARED_CROPS, pixel_table
+
+    processor = AutoImageProcessor.from_pretrained(model, **settings)
+    crop = np.random.default_rng(3).integers(0, 256, (336, 448, 3), dtype=np.uint8)
+    own = processor(images=[crop])["pixel_values"]
+    prepared = processor(images=[cv2.LUT(crop, pixel_table(processor))], **PREPARED_CROPS)["pixel_values"]
+    assert own.dtype == prepared.dtype == np.float32 and np.array_equal(own, prepared)
+
+
+def test_the_engine_reads_a_prepared_crop_as_its_processor_reads_the_crop_itself(backend):
+    from vllm import SamplingParams
+
+    from serve.backends.vllm_paddleocr_vl import DEFAULT_PROMPT_TEMPLATE
+
     [call] = plan_calls(_page(2), [REGIONS[0]], SOLO, resample=backend.resample).calls
-    as_array = _run(backend.answer(call, SOLO))
-    as_picture = _run(backend.answer(replace(call, image=Image.fromarray(call.image)), SOLO))
+    prepared = _run(backend.answer(call, SOLO))
+    # The crop as it is, for the engine's processor to resize (a no-op), rescale and normalize itself.
+    plain = {"prompt": DEFAULT_PROMPT_TEMPLATE.format(prompt=call.prompt), "multi_modal_data": {"image": call.image}}
+    sampling = SamplingParams(temperature=0.0, max_tokens=12)
+
+    async def read_plain():
+        return [output async for output in backend.engine.generate(plain, sampling, "plain")][-1]
+
+    final = _run(read_plain())
     height, width = call.image.shape[:2]
-    assert as_array == as_picture and as_array.prompt_tokens > height * width // PATCH_FACTOR**2
+    assert prepared.text == final.outputs[0].text
+    assert prepared.prompt_tokens == len(final.prompt_token_ids) > height * width // PATCH_FACTOR**2
+
+
+def test_a_crop_above_the_models_pixel_bound_is_reduced_to_its_smart_size_and_others_pass_untouched():
+    from serve.backends.vllm_paddleocr_vl import PROCESSOR_MAX_PIXELS, within_processor_bounds
+
+    inside = np.zeros((1400, 1988, 3), np.uint8)
+    assert within_processor_bounds(inside) is inside
+    above = np.zeros((1708, 1708, 3), np.uint8)
+    height, width = within_processor_bounds(above).shape[:2]
+    assert height * width <= PROCESSOR_MAX_PIXELS and height % PATCH_FACTOR == width % PATCH_FACTOR == 0
+
+
+def test_a_crops_content_id_follows_its_pixels_and_its_shape():
+    from serve.backends.vllm_paddleocr_vl import content_id
+
+    crop = np.random.default_rng(4).integers(0, 256, (56, 84, 3), dtype=np.uint8)
+    assert content_id(crop) == content_id(crop.copy())
+    assert content_id(crop) != content_id(crop.reshape(84, 56, 3))
+    changed = crop.copy()
+    changed[0, 0, 0] ^= 1
+    assert content_id(crop) != content_id(changed)
 
 
 def test_every_region_read_in_a_batch_gets_the_answer_it_gets_alone(backend):
