@@ -5,8 +5,8 @@
 
 Full pages (the PubLayNet dev scans, never the same page twice, JPEG, layout detection on, visualisation off, a
 few new tokens per region so the engine's own work stays small) go through the VL stack in a closed loop, `--pages`
-per round at `--concurrency`. Rounds alternate between a service of the base commit (checked out into a temporary worktree,
-served with the same venv) and one of this tree, so both see the same machine state. Each round reads the CPU
+per round at `--concurrency`. Rounds alternate between a service of the base commit (checked out into a temporary
+worktree, served with the same venv) and one of this tree, so both see the same machine state. Each round reads the CPU
 time of every process of the service's session from /proc before and after, grouped by what the process is:
 the HTTP proxy, the ingress, the layout stage (its model on CPU), the recognition stage (which also runs vLLM's
 front end: tokenising, the image processor, detokenising) and the engine (vLLM's core and workers). Prints the
