@@ -4,11 +4,11 @@
     .venv/bin/python -m loadtest.bench vl          # starts configs/vl-cpu-tiny.yaml itself
 
 Each request is one region image sent with `useLayoutDetection: false` (so exactly one engine request per
-HTTP request); the bare engine gets the very same prompt and image, resized the same way, with the same
-sampling. Both run at 1, 8 and 32 concurrent requests in one run, the bare engine first while the service
-idles, so the two are measured side by side on the same machine state. For the service it also prints the CPU time
-per region of our own processes (proxy and replicas) and of the vLLM engine, read from /proc, and the resident
-memory of the recognition replica and its engine's processes after the run.
+HTTP request), and no region is sent twice (`darker_copies`); the bare engine gets the very same prompts and
+images, resized the same way, with the same sampling. Both run at 1, 8 and 32 concurrent requests in one run, the
+bare engine first while the service idles, so the two are measured side by side on the same machine state. For the
+service it also prints the CPU time per region of our own processes (proxy and replicas) and of the vLLM engine,
+read from /proc, and the resident memory of the recognition replica and its engine's processes after the run.
 """
 
 from __future__ import annotations
@@ -36,18 +36,25 @@ from serve.backends.vllm_paddleocr_vl import VllmPaddleOcrVl
 EVAL = REPO.parent / "shared" / "eval"
 CONFIG = REPO / "configs" / "vl-cpu-tiny.yaml"
 MAX_NEW_TOKENS = 32
+WARM_UP_REQUESTS = 4
 
 
-def region_images() -> list[bytes]:
-    """Sixteen text-region crops (PNG) from real scans: horizontal bands of PubLayNet pages."""
-    crops = []
+def darker_copies(images: list[np.ndarray], count: int) -> list[np.ndarray]:
+    """`count` different images from `images`: the n-th copy of each n levels darker. An image sent again
+    unchanged is answered partly from vLLM's caches (its processor cache skips the image processor, prefix caching
+    the prefill), which real traffic, whose repeats are the page cache's business, rarely gets."""
+    return [cv2.subtract(images[index % len(images)], np.full(3, index // len(images), np.uint8))
+            for index in range(count)]
+
+
+def region_images(count: int) -> list[bytes]:
+    """`count` different text-region crops (PNG) from real scans: horizontal bands of PubLayNet pages."""
+    bands = []
     for path in sorted((EVAL / "publaynet_examples" / "images").glob("*.jpg"))[:4]:
         page = cv2.imread(str(path))
         height = page.shape[0]
-        for top in range(4):
-            band = page[height * (top + 1) // 6 : height * (top + 2) // 6]
-            crops.append(cv2.imencode(".png", band)[1].tobytes())
-    return crops
+        bands += [page[height * (top + 1) // 6 : height * (top + 2) // 6] for top in range(4)]
+    return [cv2.imencode(".png", band)[1].tobytes() for band in darker_copies(bands, count)]
 
 
 async def _bare(backend: VllmPaddleOcrVl, images: list, concurrency: int) -> Run:
@@ -137,20 +144,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "bench-vl.png")
     args = parser.parse_args(argv)
 
-    pngs = region_images()
-    pngs = (pngs * (args.requests // len(pngs) + 1))[: args.requests]
-    images = [cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_COLOR) for p in pngs]
+    # Each measured point its own requests, and each a different region; the bare engine and the service get the
+    # same ones.
+    points = len(args.concurrency)
+    pngs = region_images(WARM_UP_REQUESTS + points * args.requests)
+    warm_up = pngs[:WARM_UP_REQUESTS]
+    sets = [pngs[WARM_UP_REQUESTS + n * args.requests : WARM_UP_REQUESTS + (n + 1) * args.requests]
+            for n in range(points)]
+    decoded = [[cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR) for png in batch]
+               for batch in [warm_up, *sets]]
     backend_options = yaml.safe_load(CONFIG.read_text())["applications"][0]["args"]["recognition"]["backend_options"]
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as workdir, running_service(Path(workdir), CONFIG) as url:
         backend = VllmPaddleOcrVl(backend_options, threads=1)
         loop = asyncio.new_event_loop()
-        loop.run_until_complete(_bare(backend, images[:4], 4))  # warm-up
-        for concurrency in args.concurrency:
+        loop.run_until_complete(_bare(backend, decoded[0], WARM_UP_REQUESTS))
+        for concurrency, images in zip(args.concurrency, decoded[1:]):
             runs.append(loop.run_until_complete(_bare(backend, images, concurrency)))
         backend.shutdown()
-        run_service(url, pngs[:4], 4)  # warm-up
-        service = [run_service(url, pngs, concurrency) for concurrency in args.concurrency]
+        run_service(url, warm_up, WARM_UP_REQUESTS)
+        service = [run_service(url, pngs, concurrency) for concurrency, pngs in zip(args.concurrency, sets)]
         runs += [run for run, _ in service]
         memory = memory_table(session_of(server_pid(url)))
     print(table(runs))

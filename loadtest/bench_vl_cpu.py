@@ -23,10 +23,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from loadtest.bench import benchmark_parser
-from loadtest.bench_vl import EVAL, FRONT_PROCESSES, cpu_of
+from loadtest.bench_vl import EVAL, FRONT_PROCESSES, cpu_of, darker_copies
 from loadtest.commits import served_from, worktree
 from loadtest.processes import server_pid, session_of
 from loadtest.runs import post_closed_loop
@@ -52,17 +51,10 @@ OURS = ("proxy", "ingress", "recognition")
 
 
 def page_payloads(count: int) -> list[dict]:
-    """`count` different pages: the dev set's scans, the n-th copy of each n levels darker. Sent again unchanged,
-    a page's crops would be answered from vLLM's processor cache, which skips the image processor; real traffic
-    repeats pages far less than ten scans do (and a repeat is the page cache's, off in this config)."""
+    """`count` different pages made from the dev set's scans (`darker_copies`)."""
     scans = [cv2.imread(str(path)) for path in sorted((EVAL / "publaynet_examples" / "images").glob("*.jpg"))]
-    bodies = []
-    for index in range(count):
-        page = cv2.subtract(scans[index % len(scans)], np.full(3, index // len(scans), np.uint8))
-        jpeg = cv2.imencode(".jpg", page, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
-        bodies.append({"file": base64.b64encode(jpeg.tobytes()).decode(), "fileType": 1, "visualize": False,
-                       "maxNewTokens": MAX_NEW_TOKENS})
-    return bodies
+    return [{"file": base64.b64encode(cv2.imencode(".jpg", page, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]).decode(),
+             "fileType": 1, "visualize": False, "maxNewTokens": MAX_NEW_TOKENS} for page in darker_copies(scans, count)]
 
 
 def group_of(name: str) -> str | None:
