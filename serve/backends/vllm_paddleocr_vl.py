@@ -111,6 +111,7 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
 
 
     def __init__(self, options: dict, threads: int) -> None:
+        import torch
         from transformers import AutoImageProcessor
         from vllm import AsyncEngineArgs
         from vllm.platforms import current_platform
@@ -134,6 +135,11 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
             stat_loggers = [RayPrometheusStatLogger]
         model = resolve_model(self._opts.model)
         self.engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, **engine_args), stat_loggers=stat_loggers)
+        # torch here only resizes crops (`torch_bicubic`). Left at one thread per core, its idle OpenMP workers
+        # spin after every resize on the cores vLLM's front end and engine need (docs/benchmarks.md, VL run 12);
+        # the replica's budget bounds it, as for every torch backend (`load_pretrained`). Set only now: vLLM sizes
+        # its engine's start-up threads from this process's.
+        torch.set_num_threads(threads)
         self._pixel_table = pixel_table(AutoImageProcessor.from_pretrained(
             model, trust_remote_code=engine_args.get("trust_remote_code", False)
         ))

@@ -70,6 +70,13 @@ def test_on_cpu_the_model_runs_in_the_engine_core_without_a_worker_process_besid
     assert [name for name in names if name.startswith("VLLM::")] == ["VLLM::EngineCore"]
 
 
+def test_torch_in_the_replicas_process_keeps_to_the_replicas_thread_budget(backend):
+    import torch
+
+    # Built with threads=1, where torch's default is one thread per core.
+    assert torch.get_num_threads() == 1
+
+
 @pytest.mark.parametrize("size", [(84, 1400), (448, 280), (28, 56), (580, 784)])
 def test_crops_resized_with_torch_are_pillows_but_for_a_few_edge_pixels(size):
     from serve.backends.vllm_paddleocr_vl import torch_bicubic
