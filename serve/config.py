@@ -112,6 +112,8 @@ class LayoutConfig(_Strict):
 class RecognitionConfig(_Strict):
     backend: str = "rapid_ocr"
     backend_options: dict[str, Any] = Field(default_factory=dict)
+    # CPU threads of the replica's own compute: the embedded OCR's inference, the in-process vLLM backend's crop
+    # resizing (its engine's threads are vLLM's own).
     threads_per_replica: PositiveInt = 1
     # Where region text comes from on PDF pages (layout/text_layer.py): `auto` (the PDF's own text where it can be
     # trusted, the engine elsewhere), `off`, `only`. None: the backend's default, `auto` for the embedded OCR,
