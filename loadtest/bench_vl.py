@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(loop.run_until_complete(_bare(backend, images, concurrency)))
         backend.shutdown()
         run_service(url, warm_up, WARM_UP_REQUESTS)
-        service = [run_service(url, pngs, concurrency) for concurrency, pngs in zip(args.concurrency, sets)]
+        service = [run_service(url, batch, concurrency) for concurrency, batch in zip(args.concurrency, sets)]
         runs += [run for run, _ in service]
         memory = memory_table(session_of(server_pid(url)))
     print(table(runs))
