@@ -53,8 +53,12 @@ OURS = ("proxy", "ingress", "recognition")
 def page_payloads(count: int) -> list[dict]:
     """`count` different pages made from the dev set's scans (`darker_copies`)."""
     scans = [cv2.imread(str(path)) for path in sorted((EVAL / "publaynet_examples" / "images").glob("*.jpg"))]
-    return [{"file": base64.b64encode(cv2.imencode(".jpg", page, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]).decode(),
-             "fileType": 1, "visualize": False, "maxNewTokens": MAX_NEW_TOKENS} for page in darker_copies(scans, count)]
+    bodies = []
+    for page in darker_copies(scans, count):
+        jpeg = cv2.imencode(".jpg", page, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
+        bodies.append({"file": base64.b64encode(jpeg.tobytes()).decode(), "fileType": 1, "visualize": False,
+                       "maxNewTokens": MAX_NEW_TOKENS})
+    return bodies
 
 
 def group_of(name: str) -> str | None:
