@@ -2,8 +2,9 @@
 
 Every region of every page is its own engine request, so vLLM's scheduler batches regions of all requests in
 flight together (continuous batching); nothing here serialises them. Crops are resized to the request's pixel
-budget here (spec §5.6), then rescaled and normalized here too, in one pass through `pixel_table`, so the engine's
-image processor only cuts them into patches: its own resize, rescale and normalize are off for our requests.
+budget here (spec §5.6), and each request reaches the engine rendered (`RequestRenderer`): the crop already cut
+into the model's patches and the prompt already in token ids, as vLLM's own PaddleOCR-VL processor would have
+made them, so vLLM runs neither a tokenizer nor an image processor for it.
 Cancelling the awaiting task (client gone, deadline passed) aborts the engine request inside `generate`.
 """
 
@@ -12,7 +13,8 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -21,21 +23,25 @@ from blake3 import blake3
 from pydantic import BaseModel, ConfigDict, Field
 
 from layout.vl_image import PATCH_FACTOR, smart_resize
+from layout.vl_prompts import PROMPTS
 from serve.backends.base import BackendUnavailable, RecognitionOptions
 from serve.backends.checkpoints import resolve_model
 from serve.backends.vl_common import DEFAULT_MAX_NEW_TOKENS, Answer, EngineCall, VlRecognitionBackend, sampling_for
 from serve.priority import RANK
 
+if TYPE_CHECKING:
+    from vllm.inputs import MultiModalInput
+
 # PaddleOCR-VL-0.9B's chat format (spec §5.6); VL-1.5/1.6 end with "Assistant:\n" — set it in the config.
 DEFAULT_PROMPT_TEMPLATE = "<|begin_of_sentence|>User: <|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>{prompt}\nAssistant: "
-# Bounds handed to the engine's processor. Crops already fit the request's budget, so the lower bound is one
-# merged patch; the upper is the model's own (3600 visual tokens), which also sizes vLLM's start-up profiling —
-# a request budget above it is reduced to it (`within_processor_bounds`).
+# Bounds handed to the engine's processor, which vLLM runs only to size its start-up profiling: the upper is the
+# model's own (3600 visual tokens). Our rendered requests keep to it too: a request budget above it is reduced
+# to it (`within_processor_bounds`).
 PROCESSOR_MIN_PIXELS = PATCH_FACTOR * PATCH_FACTOR
 PROCESSOR_MAX_PIXELS = 2_822_400
-# Our requests' crops come sized, rescaled and normalized (`within_processor_bounds`, `pixel_table`): the processor
-# only cuts them into patches.
-PREPARED_CROPS = {"do_resize": False, "do_rescale": False, "do_normalize": False}
+# vLLM's processor cache keeps processed images in this process and in the engine core, for prompts it renders
+# itself; ours come rendered, so it would only hold copies of their pixels (up to its 4 GiB default).
+NO_PROCESSOR_CACHE = {"mm_processor_cache_gb": 0}
 SHUTDOWN_TIMEOUT_S = 20.0
 ENGINE_DIED = "the recognition engine died"
 # On CPU, vLLM runs the model in a worker process beside the engine core, and the two pass each step through a
@@ -61,11 +67,10 @@ def torch_bicubic(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def pixel_table(image_processor: Any) -> np.ndarray:
     """What `image_processor` makes of each of the 256 values of each RGB channel, as a 1×256×3 float32 table for
-    `cv2.LUT`: rescaled, then normalized, as its settings say, in its arithmetic (a float64 product cast to float32,
-    then a float32 difference and quotient), so the table gives its pixel values bit for bit.
-
-    On a CPU-only install transformers uses its Pillow processor, whose rescale and normalize take 4–5 ms a crop
-    (float64 copies, broadcasts over a transposed array); the table takes a quarter of a millisecond."""
+    `cv2.LUT`: rescaled, then normalized, as its settings say, in the arithmetic of transformers' Pillow processor
+    (a float64 product cast to float32, then a float32 difference and quotient), so the table gives its pixel
+    values bit for bit. That processor's own rescale and normalize take 4–5 ms a crop (float64 copies, broadcasts
+    over a transposed array); the table takes a quarter of a millisecond."""
     values = np.arange(256, dtype=np.float64)
     if image_processor.do_rescale:
         values = values * image_processor.rescale_factor
@@ -77,9 +82,19 @@ def pixel_table(image_processor: Any) -> np.ndarray:
     return np.ascontiguousarray(table, dtype=np.float32).reshape(1, 256, 3)
 
 
+def patchify(values: np.ndarray, patch_size: int) -> np.ndarray:
+    """An H×W×C image as PaddleOCR-VL's vision encoder reads it: its patch_size² patches, row by row, each C×p×p
+    (transformers' PaddleOCR-VL `patchify`, whose one temporal patch adds nothing)."""
+    height, width, channels = values.shape
+    grid = values.reshape(height // patch_size, patch_size, width // patch_size, patch_size, channels)
+    patches = np.ascontiguousarray(grid.transpose(0, 2, 4, 1, 3))
+    return patches.reshape(-1, channels, patch_size, patch_size)
+
+
 def content_id(rgb: np.ndarray) -> str:
-    """The crop's identity in vLLM's processor and encoder caches. vLLM would hash what it is handed, the float
-    array, four times the crop's bytes; the crop itself says the same."""
+    """The crop's identity in vLLM's encoder cache and prefix cache: two requests with the same crop share its
+    vision encoding. Its pixel values are a function of the crop, so the crop's own bytes say the same, in a
+    quarter of theirs."""
     digest = blake3(repr(rgb.shape).encode())
     digest.update(np.ascontiguousarray(rgb))
     return digest.hexdigest()
@@ -87,10 +102,68 @@ def content_id(rgb: np.ndarray) -> str:
 
 def within_processor_bounds(rgb: np.ndarray) -> np.ndarray:
     """The crop, or for a request that budgets more pixels than the model reads, the crop reduced to the model's
-    bound: the processor's resize, which is off for our requests (`PREPARED_CROPS`), would have done it."""
+    bound, as the processor's resize, which our rendered requests skip, would have done."""
     height, width = rgb.shape[:2]
     size = smart_resize(height, width, min_pixels=PROCESSOR_MIN_PIXELS, max_pixels=PROCESSOR_MAX_PIXELS)
     return rgb if size == (height, width) else torch_bicubic(rgb, size)
+
+
+class RequestRenderer:
+    """Renders a crop and its task's prompt into the engine input vLLM's PaddleOCR-VL processor makes of them
+    (`vllm.inputs.MultiModalInput`, which `AsyncLLM.generate` takes as it is): the prompt's token ids with the
+    image placeholder repeated once per merged 2×2 patch group, and the crop rescaled and normalized
+    (`pixel_table`), then cut into patches (`patchify`).
+
+    From a text prompt and an image, vLLM would tokenize the prompt, run transformers' image processor, tokenize a
+    dummy text of the image's tokens and discard it, then find and expand the placeholder: three quarters of the
+    ~4 ms a crop cost in this process (docs/benchmarks.md). tests/engine checks the two renderings are equal."""
+
+    def __init__(self, engine: Any, image_processor: Any, prompt_template: str, prompts: Iterable[str]) -> None:
+        from vllm.multimodal.inputs import MultiModalFieldConfig
+
+        config = engine.model_config.hf_config
+        self._patch_size = config.vision_config.patch_size
+        merge_size = config.vision_config.spatial_merge_size
+        if self._patch_size * merge_size != PATCH_FACTOR or image_processor.temporal_patch_size != 1:
+            raise ValueError(
+                f"crops are sized on a {PATCH_FACTOR}-pixel grid and rendered as one temporal patch; this "
+                f"checkpoint has {self._patch_size}-pixel patches merged {merge_size}×{merge_size} and "
+                f"{image_processor.temporal_patch_size} temporal patches"
+            )
+        self._patches_per_token = merge_size**2
+        self._image_token = config.image_token_id
+        self._table = pixel_table(image_processor)
+        self._prompt_ids = {p: engine.tokenizer.encode(prompt_template.format(prompt=p)) for p in prompts}
+        if any(ids.count(self._image_token) != 1 for ids in self._prompt_ids.values()):
+            raise ValueError("the prompt template must hold the image placeholder exactly once")
+        # The model's inputs as vLLM's processor for it declares them (`_get_mm_fields_config`).
+        self._fields = {
+            "pixel_values": MultiModalFieldConfig.batched("image"),
+            "image_grid_thw": MultiModalFieldConfig.batched("image", keep_on_cpu=True),
+        }
+
+    def render(self, crop: np.ndarray, prompt: str) -> MultiModalInput:
+        """`crop` is H×W×3 RGB on the model's grid (`within_processor_bounds`); `prompt` one of the task prompts."""
+        import torch
+        from vllm.inputs import mm_input
+        from vllm.multimodal.inputs import MultiModalKwargsItems, PlaceholderRange
+
+        height, width = crop.shape[:2]
+        grid_h, grid_w = height // self._patch_size, width // self._patch_size
+        patches = patchify(cv2.LUT(crop, self._table), self._patch_size)
+        items = MultiModalKwargsItems.from_hf_inputs(
+            {"pixel_values": [torch.from_numpy(patches)], "image_grid_thw": torch.tensor([[1, grid_h, grid_w]])},
+            self._fields,
+        )
+        ids = self._prompt_ids[prompt]
+        at = ids.index(self._image_token)
+        tokens = grid_h * grid_w // self._patches_per_token
+        return mm_input(
+            prompt_token_ids=[*ids[:at], *[self._image_token] * tokens, *ids[at + 1 :]],
+            mm_kwargs=items,
+            mm_hashes={"image": [content_id(crop)]},
+            mm_placeholders={"image": [PlaceholderRange(offset=at, length=tokens)]},
+        )
 
 
 class VllmPaddleOcrVlOptions(BaseModel):
@@ -123,6 +196,7 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
         self._opts = VllmPaddleOcrVlOptions(**options)
         engine_args = {
             "mm_processor_kwargs": {"min_pixels": PROCESSOR_MIN_PIXELS, "max_pixels": PROCESSOR_MAX_PIXELS},
+            **NO_PROCESSOR_CACHE,
             **self._opts.engine_args,
         }
         stat_loggers = None
@@ -140,9 +214,10 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
         # the replica's budget bounds it, as for every torch backend (`load_pretrained`). Set only now: vLLM sizes
         # its engine's start-up threads from this process's.
         torch.set_num_threads(threads)
-        self._pixel_table = pixel_table(AutoImageProcessor.from_pretrained(
+        image_processor = AutoImageProcessor.from_pretrained(
             model, trust_remote_code=engine_args.get("trust_remote_code", False)
-        ))
+        )
+        self._renderer = RequestRenderer(self.engine, image_processor, self._opts.prompt_template, PROMPTS.values())
         # vLLM refuses a request priority unless the engine schedules by it (`scheduling_policy: priority`).
         self._by_priority = engine_args.get("scheduling_policy") == "priority"
         self._ids = itertools.count()
@@ -171,13 +246,7 @@ class VllmPaddleOcrVl(VlRecognitionBackend):
         )
         request_id = f"{self._id_prefix}-{next(self._ids)}"
         final = None
-        crop = within_processor_bounds(call.image)
-        inputs = {
-            "prompt": self._opts.prompt_template.format(prompt=call.prompt),
-            "multi_modal_data": {"image": cv2.LUT(crop, self._pixel_table)},
-            "multi_modal_uuids": {"image": [content_id(crop)]},
-            "mm_processor_kwargs": PREPARED_CROPS,
-        }
+        inputs = self._renderer.render(within_processor_bounds(call.image), call.prompt)
         try:
             priority = RANK[options.priority] if self._by_priority else 0
             async for output in self.engine.generate(inputs, sampling, request_id, priority=priority):

@@ -97,26 +97,49 @@ def test_crops_resized_with_torch_are_pillows_but_for_a_few_edge_pixels(size):
     {"do_normalize": False},
     {"do_rescale": False, "do_normalize": False},
 ])
-def test_the_pixel_table_gives_the_image_processors_own_pixel_values_bit_for_bit(model, settings):
+def test_the_pixel_table_and_patchify_give_the_image_processors_own_pixel_values_bit_for_bit(model, settings):
     from transformers import AutoImageProcessor
 
-    from serve.backends.vllm_paddleocr_vl import PREPARED_CROPS, pixel_table
+    from serve.backends.vllm_paddleocr_vl import patchify, pixel_table
 
     processor = AutoImageProcessor.from_pretrained(model, **settings)
     crop = np.random.default_rng(3).integers(0, 256, (336, 448, 3), dtype=np.uint8)
     own = processor(images=[crop])["pixel_values"]
-    prepared = processor(images=[cv2.LUT(crop, pixel_table(processor))], **PREPARED_CROPS)["pixel_values"]
-    assert own.dtype == prepared.dtype == np.float32 and np.array_equal(own, prepared)
+    ours = patchify(cv2.LUT(crop, pixel_table(processor)), processor.patch_size)
+    assert own.dtype == ours.dtype == np.float32 and np.array_equal(own, ours)
 
 
-def test_the_engine_reads_a_prepared_crop_as_its_processor_reads_the_crop_itself(backend):
+@pytest.mark.parametrize("shape", [(336, 448), (28, 1400), (812, 224)])
+def test_a_rendered_request_is_what_vllms_own_processor_makes_of_the_prompt_and_crop(backend, shape):
+    from vllm import SamplingParams
+
+    from layout.vl_prompts import PROMPTS
+    from serve.backends.vllm_paddleocr_vl import DEFAULT_PROMPT_TEMPLATE
+
+    crop = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    processor = backend.engine.input_processor
+    tasks = _run(backend.engine.get_supported_tasks())
+    sampling = SamplingParams(max_tokens=4)
+    for prompt in PROMPTS.values():
+        plain = {"prompt": DEFAULT_PROMPT_TEMPLATE.format(prompt=prompt), "multi_modal_data": {"image": crop}}
+        theirs = processor.process_inputs("plain", plain, sampling, supported_tasks=tasks)
+        ours = processor.process_inputs("ours", backend._renderer.render(crop, prompt), sampling, supported_tasks=tasks)
+        assert ours.prompt_token_ids == theirs.prompt_token_ids
+        [their_image], [our_image] = theirs.mm_features, ours.mm_features
+        assert our_image.mm_position == their_image.mm_position
+        # Tensors equal bit for bit, batched the same way, the grid kept on the CPU as vLLM keeps it.
+        assert our_image.data == their_image.data
+        assert our_image.data["image_grid_thw"].field == their_image.data["image_grid_thw"].field
+
+
+def test_the_engine_answers_a_rendered_request_as_it_answers_the_prompt_and_crop_itself(backend):
     from vllm import SamplingParams
 
     from serve.backends.vllm_paddleocr_vl import DEFAULT_PROMPT_TEMPLATE
 
     [call] = plan_calls(_page(2), [REGIONS[0]], SOLO, resample=backend.resample).calls
-    prepared = _run(backend.answer(call, SOLO))
-    # The crop as it is, for the engine's processor to resize (a no-op), rescale and normalize itself.
+    rendered = _run(backend.answer(call, SOLO))
+    # The crop as it is, for the engine to tokenize with the prompt, resize (a no-op), rescale and normalize.
     plain = {"prompt": DEFAULT_PROMPT_TEMPLATE.format(prompt=call.prompt), "multi_modal_data": {"image": call.image}}
     sampling = SamplingParams(temperature=0.0, max_tokens=12)
 
@@ -125,8 +148,8 @@ def test_the_engine_reads_a_prepared_crop_as_its_processor_reads_the_crop_itself
 
     final = _run(read_plain())
     height, width = call.image.shape[:2]
-    assert prepared.text == final.outputs[0].text
-    assert prepared.prompt_tokens == len(final.prompt_token_ids) > height * width // PATCH_FACTOR**2
+    assert rendered.text == final.outputs[0].text
+    assert rendered.prompt_tokens == len(final.prompt_token_ids) > height * width // PATCH_FACTOR**2
 
 
 def test_a_crop_above_the_models_pixel_bound_is_reduced_to_its_smart_size_and_others_pass_untouched():
