@@ -115,8 +115,8 @@ class RequestRenderer:
     (`pixel_table`), then cut into patches (`patchify`).
 
     From a text prompt and an image, vLLM would tokenize the prompt, run transformers' image processor, tokenize a
-    dummy text of the image's tokens and discard it, then find and expand the placeholder: three quarters of the
-    ~4 ms a crop cost in this process (docs/benchmarks.md). tests/engine checks the two renderings are equal."""
+    dummy text of the image's tokens and discard it, then find and expand the placeholder: about half of this
+    replica's CPU per page (docs/benchmarks.md, sixth round). tests/engine checks the two renderings are equal."""
 
     def __init__(self, engine: Any, image_processor: Any, prompt_template: str, prompts: Iterable[str]) -> None:
         from vllm.multimodal.inputs import MultiModalFieldConfig
